@@ -1,0 +1,25 @@
+"""tfnvp: Real NVP normalizing flows for TensorFlow Probability.
+
+```python
+import tfnvp
+flow = tfnvp.RealNVP(image_shape=(28, 28, 1), num_scales=2)
+bpd = tfnvp.bits_per_dim(flow, images)   # dequantized pixels in [0, 256)
+```
+"""
+
+import keras as _keras
+
+if _keras.backend.backend() != "tensorflow":
+  raise ImportError(
+      "tfnvp needs the TensorFlow backend of Keras 3; KERAS_BACKEND is "
+      f"{_keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tfnvp import bijectors
+from tfnvp import flows
+from tfnvp import networks
+from tfnvp.flows.real_nvp import RealNVP
+from tfnvp.metrics import bits_per_dim
+
+__all__ = ["RealNVP", "bijectors", "bits_per_dim", "flows", "networks"]
+__version__ = "0.1.0"

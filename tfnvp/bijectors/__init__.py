@@ -1,0 +1,22 @@
+"""Real NVP bijectors, `tfb.Bijector` subclasses on `[H, W, C]` events.
+
+Every bijector's `forward` is Real NVP's data-to-latent direction;
+`tfnvp.RealNVP` wraps the composed flow in `tfb.Invert` for its
+`TransformedDistribution`.
+"""
+
+from tfnvp.bijectors.affine_coupling import AffineCoupling
+from tfnvp.bijectors.affine_coupling import coupling_mask
+from tfnvp.bijectors.batch_norm import BatchNorm
+from tfnvp.bijectors.factor_out import FactorOut
+from tfnvp.bijectors.logit_transform import LogitTransform
+from tfnvp.bijectors.squeeze import Squeeze
+
+__all__ = [
+    "AffineCoupling",
+    "BatchNorm",
+    "FactorOut",
+    "LogitTransform",
+    "Squeeze",
+    "coupling_mask",
+]

@@ -1,0 +1,63 @@
+"""Multi-scale factor-out: transform half of the channels, pass the rest on."""
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+__all__ = ["FactorOut"]
+
+
+class FactorOut(tfb.Chain):
+  """Real NVP's multi-scale step (section 3.6 of [1]) on `[H, W, C]` events.
+
+  The first half of the channels is factored out (passed through unchanged,
+  it is part of the final latent code); the second half goes on to
+  `bijector`, the deeper scales of the flow:
+
+  ```none
+  x1, x2 = split(x, 2, axis=-1)                  # C/2 channels each
+  forward(x) = concat([x1, bijector.forward(x2)], axis=-1)
+  forward_log_det_jacobian(x) = bijector.forward_log_det_jacobian(x2)
+  ```
+
+  It is composed of TFP's own bijectors, `Split`, `JointMap` and `Invert`,
+  so caching and event-shape logic are TFP's. `bijector` must map
+  `[H, W, C/2]` events to events of the same shape.
+
+  Args:
+    bijector: a `tfb.Bijector` on `[H, W, C/2]` events
+      (`forward_min_event_ndims <= 3`).
+    validate_args: Python `bool`, whether to check arguments at run time.
+    name: Python `str`, name of the bijector.
+
+  Raises:
+    TypeError: if `bijector` is not a `tfb.Bijector`.
+
+  #### Examples
+
+  ```python
+  deeper = tfnvp.bijectors.AffineCoupling("checkerboard", 0, net)
+  step = tfnvp.bijectors.FactorOut(deeper)
+  z = step.forward(x)              # x: [batch, 14, 14, 4], net sees 2 channels
+  ```
+
+  #### References
+
+  [1]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density estimation
+       using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
+  """
+
+  def __init__(self, bijector, validate_args=False, name="factor_out"):
+    parameters = dict(locals())
+    if not isinstance(bijector, tfb.Bijector):
+      raise TypeError(f"`bijector` must be a tfb.Bijector; got {bijector!r}.")
+    split = tfb.Split(2, axis=-1, validate_args=validate_args)
+    self._bijector = bijector
+    super().__init__(
+        [tfb.Invert(split),
+         tfb.JointMap([tfb.Identity(), bijector], validate_args=validate_args),
+         split],
+        validate_args=validate_args, parameters=parameters, name=name)
+
+  @property
+  def bijector(self):
+    return self._bijector
