@@ -152,7 +152,7 @@ class BatchNorm(tfb.Bijector):
     self._check_event(y)
     mean, var = self._moving_statistics(y.dtype)
     x = y * tf.sqrt(var + self._moments.epsilon) + mean
-    return x, {"ildj": self._log_det(y, var)}
+    return x, {"ildj": -self._log_det(y, var)}
 
   def _forward(self, x):
     return self._augmented_forward(x)[0]

@@ -32,7 +32,11 @@ class LogitTransform(tfb.Bijector):
   in the same units as the paper; they differ only in how easy the data is to
   model, not in the meaning of the number.
 
-  The map is elementwise (`forward_min_event_ndims = 0`).
+  The map is elementwise (`forward_min_event_ndims = 0`). `inverse` maps all
+  of R onto `(-256 alpha / (1 - 2 alpha), 256 (1 - alpha) / (1 - 2 alpha))`;
+  for `|y|` beyond about 17 (float32) or 37 (float64) the sigmoid rounds to 0
+  or 1 and `inverse(y)` lands on an end of that interval, where `forward` is
+  infinite: such points lie far outside the pixel range `[0, 256)`.
 
   Args:
     alpha: Python `float` in `(0, 0.5)`; Real NVP uses `0.05`.

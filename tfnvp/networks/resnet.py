@@ -67,7 +67,8 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
   log_scale = scale * tanh(raw)                   # scale: learned, per channel
   ```
 
-  The last convolution is weight-normalized with its scale `g` at zero, so
+  Inputs may have any batch shape `[..., H, W, channels]`. The last
+  convolution is weight-normalized with its scale `g` at zero, so
   `shift = log_scale = 0` at initialization and the coupling that uses this
   network starts as the identity. `scale` (initialized to 1) bounds the
   log-scale as in Real NVP, section 3.7 of [1]. The layer returns the pair
@@ -128,11 +129,18 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     self.out_conv.build(hidden_shape)
 
   def call(self, inputs, training=False):
-    h = self.in_conv(inputs)
+    # Convolutions take [N, H, W, C]: fold any batch shape into N and back.
+    batch_shape = tf.shape(inputs)[:-3]
+    h = tf.reshape(inputs, tf.concat([[-1], tf.shape(inputs)[-3:]], axis=0))
+    h = self.in_conv(h)
     for block in self.blocks:
       h = block(h, training=training)
     h = tf.nn.relu(self.out_norm(h, training=training))
-    shift, raw_log_scale = tf.split(self.out_conv(h), 2, axis=-1)
+    out = tf.reshape(self.out_conv(h), tf.concat(
+        [batch_shape, tf.shape(inputs)[-3:-1], [2 * self.channels]], axis=0))
+    out = tf.ensure_shape(out, inputs.shape[:-1].concatenate(
+        [2 * self.channels]))
+    shift, raw_log_scale = tf.split(out, 2, axis=-1)
     return shift, self.scale * tf.tanh(raw_log_scale)
 
   def get_config(self):

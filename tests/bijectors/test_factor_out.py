@@ -1,0 +1,46 @@
+"""FactorOut: the documented split, the numerical kit, errors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import kit
+from tfnvp import bijectors
+from tfnvp import networks
+
+
+def _deeper(dtype):
+  net = networks.ResNetShiftAndLogScale(2, hidden_channels=8,
+                                        num_res_blocks=1, dtype=dtype.name)
+  net.build((None, 4, 4, 2))
+  kit.randomize_weights(net, seed=11)
+  return bijectors.AffineCoupling("checkerboard", 1, net)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
+def test_numerical_kit(dtype):
+  step = bijectors.FactorOut(_deeper(dtype))
+  x = tf.random.stateless_normal([3, 4, 4, 4], [5, 5], dtype=dtype)
+  kit.assert_round_trips(step, x, tf.random.stateless_normal(
+      x.shape, [8, 8], dtype=dtype))
+  kit.assert_ildj_is_minus_fldj(step, x)
+  kit.assert_log_det_matches_autodiff(step, x)
+  kit.assert_none_batch_dim_under_function(step, x)
+
+
+def test_first_half_is_factored_out_second_half_transformed():
+  deeper = _deeper(tf.float64)
+  step = bijectors.FactorOut(deeper)
+  x = tf.random.stateless_normal([2, 4, 4, 4], [6, 6], dtype=tf.float64)
+  y = step.forward(x)
+  np.testing.assert_array_equal(y[..., :2], x[..., :2])
+  np.testing.assert_allclose(y[..., 2:], deeper.forward(x[..., 2:]),
+                             rtol=1e-12)
+  np.testing.assert_allclose(
+      step.forward_log_det_jacobian(tf.identity(x), event_ndims=3),
+      deeper.forward_log_det_jacobian(x[..., 2:], event_ndims=3), rtol=1e-12)
+
+
+def test_rejects_non_bijectors():
+  with pytest.raises(TypeError, match="tfb.Bijector"):
+    bijectors.FactorOut(lambda x: x)

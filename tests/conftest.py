@@ -1,0 +1,27 @@
+"""Test-session setup: two logical CPU devices for tf.distribute tests."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# Must run before TensorFlow initializes its devices, i.e. before any op.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+  """One MirroredStrategy over the two logical CPUs, shared by all tests.
+
+  Several strategies in one process reuse collective instance keys and
+  their all-reduces then mix up, so tests must not create their own.
+  """
+  devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+  assert len(devices) == 2
+  return tf.distribute.MirroredStrategy(devices)
