@@ -368,4 +368,10 @@ class RealNVP(tfd.TransformedDistribution):
 
   def _log_prob(self, x, **kwargs):
     self._check_value(x, "value")
-    return super()._log_prob(x, **kwargs)
+    # TFP's bijector cache is keyed by the input tensor and by bijector
+    # equality, and bijectors with equal parameters (two LogitTransform(0.05))
+    # are equal. When the same `x` is seen from a nested graph first (Keras
+    # traces `call` inside its own FuncGraph), a later call from the outer
+    # graph would get the nested graph's output back. A fresh tensor per call
+    # keeps every entry local to the graph that made it.
+    return super()._log_prob(tf.identity(x), **kwargs)
