@@ -1,0 +1,98 @@
+"""Typed configuration of a training run, written next to its checkpoints."""
+
+import dataclasses
+import json
+import os
+
+__all__ = ["CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
+           "save_config"]
+
+CONFIG_FILE = "config.json"
+
+MODELS = ("realnvp",)
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture of the flow (arguments of `tfnvp.RealNVP`)."""
+
+  name: str = "realnvp"
+  image_shape: tuple = (28, 28, 1)
+  num_scales: int = 2
+  hidden_channels: int = 32
+  num_res_blocks: int = 2
+  logit_alpha: float | None = 0.05
+  batch_norm_momentum: float = 0.95
+
+  def __post_init__(self):
+    if self.name not in MODELS:
+      raise ValueError(f"`model` must be one of {MODELS}; got {self.name!r}.")
+    object.__setattr__(self, "image_shape", tuple(self.image_shape))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything that determines a training run.
+
+  `batch_size` is global: under a distribution strategy each replica gets
+  `batch_size / num_replicas` examples, and the run computes what one device
+  computes on the whole batch.
+  """
+
+  dataset: str = "mnist"
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  batch_size: int = 64
+  epochs: int = 1
+  steps_per_epoch: int | None = None
+  learning_rate: float = 1e-3
+  l2: float = 5e-5
+  clip_norm: float | None = 100.0
+  strategy: str = "default"
+  seed: int = 0
+  checkpoint_every: int = 100
+  sample_temperature: float = 1.0
+  num_train_examples: int | None = None
+  num_eval_examples: int | None = None
+  jit_compile: bool = False
+
+  def __post_init__(self):
+    if isinstance(self.model, dict):
+      object.__setattr__(self, "model", ModelConfig(**self.model))
+    if self.strategy not in STRATEGIES:
+      raise ValueError(
+          f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
+    for name in ("batch_size", "epochs", "checkpoint_every"):
+      value = getattr(self, name)
+      if not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+    if self.learning_rate <= 0:
+      raise ValueError(
+          f"`learning_rate` must be > 0; got {self.learning_rate!r}.")
+    if self.sample_temperature <= 0:
+      raise ValueError("`sample_temperature` must be > 0; got "
+                       f"{self.sample_temperature!r}.")
+
+
+def save_config(config, model_dir):
+  """Writes `config` as JSON to `model_dir/config.json`; returns the path."""
+  os.makedirs(model_dir, exist_ok=True)
+  path = os.path.join(model_dir, CONFIG_FILE)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
+  return path
+
+
+def load_config(model_dir):
+  """Reads the `TrainConfig` saved in `model_dir`.
+
+  Raises:
+    FileNotFoundError: if `model_dir` holds no `config.json`.
+  """
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(
+        f"No training run in --model-dir={model_dir!r}: {path} does not "
+        "exist.")
+  with open(path, encoding="utf-8") as f:
+    return TrainConfig(**json.load(f))
