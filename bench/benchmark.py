@@ -316,6 +316,63 @@ def _error_text(error):
   return " ".join(line.strip() for line in text[:3])[:300]
 
 
+def _timed_call(fn, make_args, calls):
+  """Seconds per call of `fn(*make_args())`, over `calls` calls."""
+  args = make_args()
+  start = time.perf_counter()
+  for _ in range(calls):
+    _block(fn(*args))
+  return (time.perf_counter() - start) / calls
+
+
+def _time_interleaved(cases, settings):
+  """Times `cases` in interleaved rounds; returns `(per-case dicts, rounds)`.
+
+  Each case's first call (tracing, compilation) and a warm-up call are timed
+  separately; a case whose first call raises (e.g. a failed XLA compilation)
+  gets the error text instead of timings.
+
+  Args:
+    cases: `{name: (fn, make_args, images_per_call, flops_per_call)}`, the
+      last two `None` where they do not apply.
+    settings: a `Settings`.
+
+  Returns:
+    `{name: {"setup_seconds", "samples", "seconds", "images_per_second" or
+    "gflops"} or {"error"}}` and the number of rounds.
+  """
+  out, active = {}, {}
+  for name, (fn, make_args, _, _) in cases.items():
+    entry = out[name] = {}
+    try:
+      entry["setup_seconds"] = _timed_call(fn, make_args, 1)
+      estimate = _timed_call(fn, make_args, 1)
+    except Exception as e:  # pylint: disable=broad-except
+      entry["error"] = _error_text(e)
+      continue
+    entry["calls_per_sample"] = max(
+        1, math.ceil(settings.min_call_seconds / max(estimate, 1e-6)))
+    entry["samples"] = []
+    active[name] = estimate * entry["calls_per_sample"]
+  reps = max(settings.min_reps, min(settings.reps, int(
+      settings.round_budget_seconds / max(sum(active.values()), 1e-6))))
+  names = list(active)
+  for r in range(reps if names else 0):
+    for name in names[r % len(names):] + names[:r % len(names)]:
+      fn, make_args, _, _ = cases[name]
+      out[name]["samples"].append(
+          _timed_call(fn, make_args, out[name]["calls_per_sample"]))
+  for name in names:
+    entry = out[name]
+    entry["seconds"] = statistics.median(entry["samples"])
+    _, _, batch, flops = cases[name]
+    if batch:
+      entry["images_per_second"] = batch / entry["seconds"]
+    if flops:
+      entry["gflops"] = flops / entry["seconds"] / 1e9
+  return out, reps
+
+
 def measure(spec):
   """Measures one (model, config, XLA) combination; runs in a subprocess.
 
@@ -370,27 +427,8 @@ def measure(spec):
 
   result = {"model": spec["model"], "config": config.name, "jit": spec["jit"],
             "glow_steps": spec.get("glow_steps"),
-            "params": _num_params(variables), "cases": {}}
-  def timed_call(fn, make_args, calls):
-    args = make_args()
-    start = time.perf_counter()
-    for _ in range(calls):
-      _block(fn(*args))
-    return (time.perf_counter() - start) / calls
-
-  active = {}
-  for name, (fn, make_args, _, _) in cases.items():
-    entry = result["cases"][name] = {}
-    try:
-      entry["setup_seconds"] = timed_call(fn, make_args, 1)  # trace + compile
-      estimate = timed_call(fn, make_args, 1)                 # warm-up
-    except Exception as e:  # pylint: disable=broad-except
-      entry["error"] = _error_text(e)   # e.g. a failed XLA compilation
-      continue
-    entry["calls_per_sample"] = max(
-        1, math.ceil(settings.min_call_seconds / max(estimate, 1e-6)))
-    entry["samples"] = []
-    active[name] = estimate * entry["calls_per_sample"]
+            "params": _num_params(variables)}
+  result["cases"], result["reps"] = _time_interleaved(cases, settings)
   # The graph `log_prob` traced above (with or without XLA, the same graph).
   graph = log_prob.get_concrete_function(eval_x).graph
   try:
@@ -398,25 +436,6 @@ def measure(spec):
                                      settings.eval_batch)
   except ValueError as e:
     result["fwd_flops_per_image_error"] = _error_text(e)
-  round_seconds = sum(active.values())
-  reps = max(settings.min_reps, min(settings.reps, int(
-      settings.round_budget_seconds / max(round_seconds, 1e-6))))
-  names = list(active)
-  for r in range(reps):
-    for name in names[r % len(names):] + names[:r % len(names)]:
-      fn, make_args, _, _ = cases[name]
-      entry = result["cases"][name]
-      entry["samples"].append(
-          timed_call(fn, make_args, entry["calls_per_sample"]))
-  for name in names:
-    entry = result["cases"][name]
-    entry["seconds"] = statistics.median(entry["samples"])
-    _, _, batch, flops = cases[name]
-    if batch:
-      entry["images_per_second"] = batch / entry["seconds"]
-    if flops:
-      entry["gflops"] = flops / entry["seconds"] / 1e9
-  result["reps"] = reps
   result["peak_rss_mib"] = (
       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   return result
