@@ -9,6 +9,7 @@ import tensorflow as tf
 
 __all__ = [
     "TOLERANCES",
+    "check_bijector",
     "assert_ildj_is_minus_fldj",
     "assert_log_det_matches_autodiff",
     "assert_none_batch_dim_under_function",
@@ -130,3 +131,15 @@ def assert_none_batch_dim_under_function(bijector, x, event_ndims=3):
           tf.identity(x), event_ndims=event_ndims), [x.shape[0]]),
       rtol=rtol, atol=atol)
   np.testing.assert_allclose(x_again, x, rtol=rtol, atol=atol)
+
+
+def check_bijector(bijector, x, y, event_ndims=3):
+  """Runs the whole kit: `x` from the domain, `y` an independent range point.
+
+  `x` must have one batch dimension and small events (see
+  `assert_log_det_matches_autodiff`).
+  """
+  assert_round_trips(bijector, x, y)
+  assert_ildj_is_minus_fldj(bijector, x, event_ndims)
+  assert_log_det_matches_autodiff(bijector, x, event_ndims)
+  assert_none_batch_dim_under_function(bijector, x, event_ndims)
