@@ -1,4 +1,4 @@
-"""Test-session setup: two logical CPU devices for tf.distribute tests."""
+"""Test-session setup: two logical CPU devices, and seeded weights per test."""
 
 import os
 
@@ -12,7 +12,19 @@ tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
+import keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+@pytest.fixture(autouse=True)
+def _seeded_initializers():
+  """Every test starts from the same Keras, NumPy and TF seeds.
+
+  Keras initializers draw from the global seed, and `kit.randomize_weights`
+  adds its noise to those initial values: without this, each run of a test
+  sees different weights and a failure cannot be reproduced.
+  """
+  keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(scope="session")
