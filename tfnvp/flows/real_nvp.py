@@ -112,20 +112,32 @@ class RealNVPLayers(keras.layers.Layer):
     self.num_res_blocks = num_res_blocks
     self.batch_norm_momentum = batch_norm_momentum
     self.batch_norm_epsilon = batch_norm_epsilon
-    self.coupling_networks = []
-    self.moments = []
     specs = [spec for scale in coupling_plan(image_shape, num_scales)
              for spec in scale]
+    self.num_couplings = len(specs)
+    # Named attributes, not lists: TF checkpoints track a Keras 3 layer's
+    # attributes but not the lists it holds (keras-team/keras#18398).
     for i, spec in enumerate(specs):
       channels = spec.event_shape[-1]
       net = networks.ResNetShiftAndLogScale(
           channels, hidden_channels, num_res_blocks, batch_norm_momentum,
           dtype=self.dtype_policy, name=f"coupling_{i}")
       net.build((None,) + spec.event_shape)
-      self.coupling_networks.append(net)
-      self.moments.append(networks.MovingMoments(
+      setattr(self, f"coupling_{i}", net)
+      setattr(self, f"batch_norm_{i}", networks.MovingMoments(
           channels, batch_norm_momentum, batch_norm_epsilon,
           dtype=self.dtype_policy, name=f"batch_norm_{i}"))
+
+  @property
+  def coupling_networks(self):
+    """The `ResNetShiftAndLogScale` of each coupling, in data-to-latent order."""
+    return [getattr(self, f"coupling_{i}") for i in range(self.num_couplings)]
+
+  @property
+  def moments(self):
+    """The `MovingMoments` of each batch-norm bijector, in the same order."""
+    return [getattr(self, f"batch_norm_{i}")
+            for i in range(self.num_couplings)]
 
   def call(self, inputs):
     raise NotImplementedError(

@@ -110,15 +110,22 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     self.batch_norm_momentum = batch_norm_momentum
     policy = self.dtype_policy
     self.in_conv = WeightNormConv2D(hidden_channels, 3, dtype=policy)
-    self.blocks = [
-        ResidualBlock(hidden_channels, batch_norm_momentum, dtype=policy)
-        for _ in range(num_res_blocks)]
+    # Named attributes, not a list: TF checkpoints track a Keras 3 layer's
+    # attributes but not the lists it holds (keras-team/keras#18398).
+    for i in range(num_res_blocks):
+      setattr(self, f"block_{i}", ResidualBlock(
+          hidden_channels, batch_norm_momentum, dtype=policy))
     self.out_norm = keras.layers.BatchNormalization(
         momentum=batch_norm_momentum, synchronized=True, dtype=policy)
     self.out_conv = WeightNormConv2D(2 * channels, 3, zero_init=True,
                                      dtype=policy)
     self.scale = self.add_weight(shape=(channels,), initializer="ones",
                                  name="log_scale_factor")
+
+  @property
+  def blocks(self):
+    """The residual blocks, in order."""
+    return [getattr(self, f"block_{i}") for i in range(self.num_res_blocks)]
 
   def build(self, input_shape):
     self.in_conv.build(input_shape)
