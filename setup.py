@@ -26,6 +26,9 @@ setuptools.setup(
         "train": [
             "tensorflow-datasets==4.9.10",
             "importlib_resources==7.1.0",
+            # tf.summary (Keras's TensorBoard callback) needs it; TF 2.21
+            # does not depend on it.
+            "tensorboard==2.21.0",
         ],
         "test": ["pytest==9.2.0"],
         "bench": ["psutil==7.2.2"],

@@ -4,6 +4,8 @@ import dataclasses
 import json
 import os
 
+from tfnvp.flows import coupling_plan
+
 __all__ = ["CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
            "save_config"]
 
@@ -29,6 +31,12 @@ class ModelConfig:
     if self.name not in MODELS:
       raise ValueError(f"`model` must be one of {MODELS}; got {self.name!r}.")
     object.__setattr__(self, "image_shape", tuple(self.image_shape))
+    coupling_plan(self.image_shape, self.num_scales)  # raises if too deep
+    for name, minimum in (("hidden_channels", 1), ("num_res_blocks", 0)):
+      value = getattr(self, name)
+      if not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}; got {value!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import tfnvp
 from tfnvp.flows import RealNVPLayers
+from training import strategies
 
 __all__ = ["FlowModel", "regularized_variables"]
 
@@ -41,6 +42,10 @@ class FlowModel(keras.Model):
   replicas compute what one device computes on the same global batch. (A
   Keras optimizer's own `global_clipnorm` clips before the all-reduce, per
   replica; that is why clipping happens here.)
+
+  A step whose images hold NaN or inf, or whose loss or gradient norm is
+  not finite (divergence), raises `tf.errors.InvalidArgumentError` with the
+  step and the values, before any weight is updated.
 
   Args:
     model_config: a `training.config.ModelConfig`.
@@ -86,8 +91,15 @@ class FlowModel(keras.Model):
     self.loss_tracker.update_state(nll)
     self.bits_per_dim_tracker.update_state(
         nll / (self._num_dims * math.log(2.0)))
-    # Length-1 tensors: MultiWorkerMirroredStrategy's fit fails on scalars.
-    return {m.name: tf.reshape(m.result(), [1]) for m in self.metrics}
+    results = {m.name: m.result() for m in self.metrics}
+    if strategies.is_multi_worker(tf.distribute.get_strategy()):
+      # Keras 3.15 reduces a multi-worker step's outputs with
+      # `strategy.reduce(MEAN, value, axis=0)`, which fails on scalars; a
+      # length-1 tensor comes back as a scalar. Elsewhere it stays [1], which
+      # TensorBoard's scalar summaries refuse.
+      results = {name: tf.reshape(value, [1]) for name, value in
+                 results.items()}
+    return results
 
   def _penalty(self):
     if not self.l2:
@@ -113,8 +125,20 @@ class FlowModel(keras.Model):
     grads = tape.gradient(loss, variables)
     if context is not None:
       grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+      loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+    norm = tf.linalg.global_norm(grads)
+    # Every replica sees the same global loss and norm, so all stop together,
+    # before the optimizer touches a weight.
+    check = tf.debugging.Assert(
+        tf.math.is_finite(loss) & tf.math.is_finite(norm),
+        ["Training diverged: non-finite loss or gradient norm at optimizer "
+         "step", self.optimizer.iterations, "loss:", loss, "gradient norm:",
+         norm, "No weight was updated by this step; lower the learning rate "
+         "or tighten gradient clipping and resume from the last checkpoint."])
+    with tf.control_dependencies([check]):
+      grads = [tf.identity(g) for g in grads]
     if self.clip_norm:
-      grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+      grads, _ = tf.clip_by_global_norm(grads, self.clip_norm, use_norm=norm)
     if context is not None:
       # The optimizer sums the replicas' gradients again.
       grads = [g / num_replicas for g in grads]

@@ -1,14 +1,13 @@
 """Tests of training/data.py on the real MNIST and Fashion-MNIST files.
 
-The module fixture prepares both datasets offline, from `shared/data` next
-to the repository, into ONE temporary TFDS data_dir. That is the setting in
+The `data_dir` fixture (conftest.py) prepares both datasets offline, from
+`shared/data` next to the repository, into ONE temporary TFDS data_dir. That is the setting in
 which a shared TFDS download folder would turn fashion_mnist into MNIST, so
 the label-count test below guards against that pitfall.
 """
 
 import dataclasses
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,27 +17,9 @@ import tensorflow_datasets as tfds
 
 from training import data
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MNIST_TRAIN_LABEL_COUNTS = [
     5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 FASHION_MNIST_TRAIN_LABEL_COUNTS = [6000] * 10
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-  """A TFDS data_dir with mnist and fashion_mnist prepared offline."""
-  if not SHARED_DATA.is_dir():
-    pytest.skip(
-        f"raw MNIST/Fashion-MNIST files not found at {SHARED_DATA}; "
-        "these tests need them for offline TFDS preparation"
-    )
-  root = tmp_path_factory.mktemp("tfds")
-  start = time.perf_counter()
-  for name in ("mnist", "fashion_mnist"):
-    data.prepare(name, data_dir=str(root), raw_data_dir=str(SHARED_DATA))
-  seconds = time.perf_counter() - start
-  print(f"prepared mnist + fashion_mnist in {seconds:.1f} s")
-  return str(root)
 
 
 def _numpy(ds: tf.data.Dataset) -> np.ndarray:

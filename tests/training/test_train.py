@@ -1,0 +1,172 @@
+"""The training command line on real MNIST: train, resume, evaluate, fail."""
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from training import checkpoints
+from training import evaluate as evaluate_lib
+from training import train as train_lib
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = ["--dataset", "mnist", "--hidden-channels", "8", "--num-res-blocks",
+         "1", "--batch-size", "16", "--num-train-examples", "512",
+         "--num-eval-examples", "256", "--verbose", "2"]
+
+
+def _env():
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+
+
+def _command(module, *args):
+  return [sys.executable, "-m", module, *args]
+
+
+def _run(module, *args, timeout=600):
+  """Runs a command line to completion (killed after `timeout` seconds)."""
+  result = subprocess.run(_command(module, *args), cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=timeout,
+                          check=False)
+  assert result.returncode == 0, result.stdout + result.stderr
+  return result.stdout
+
+
+def _history(model_dir):
+  with open(os.path.join(model_dir, "history.csv"), encoding="utf-8") as f:
+    return list(csv.DictReader(f))
+
+
+def _weights(model_dir):
+  """The flow's variables in the newest checkpoint: `[(path, value)]`.
+
+  Paths carry Keras's per-process layer counters; compare by position.
+  """
+  model, _, _ = evaluate_lib.load_model(model_dir)
+  return [(v.path, np.asarray(v)) for v in model.flow_layers.weights]
+
+
+def _kill_after_checkpoint(args, model_dir, step, timeout=600):
+  """Starts a run and SIGKILLs it once checkpoint `step` is the latest."""
+  index = Path(model_dir) / "checkpoints" / "checkpoint"
+  process = subprocess.Popen(_command("training.train", *args), cwd=REPO,
+                             env=_env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + timeout
+  try:
+    while time.monotonic() < deadline and process.poll() is None:
+      if index.exists() and f"ckpt-{step}" in index.read_text():
+        break
+      time.sleep(0.02)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+  assert index.exists(), "the run died before its first checkpoint"
+
+
+def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
+  """A killed run resumes and ends with the weights of an uninterrupted one.
+
+  Also: validation bits/dim drops, `training.evaluate` reproduces the last
+  validation number, and the run writes its config, logs and sample grids.
+  """
+  common = SMALL + ["--data-dir", data_dir, "--epochs", "2",
+                    "--steps-per-epoch", "8", "--checkpoint-every", "4"]
+  whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+  _run("training.train", *common, "--model-dir", whole)
+
+  history = _history(whole)
+  assert [row["epoch"] for row in history] == ["0", "1"]
+  first, last = (float(row["val_bits_per_dim"]) for row in history)
+  assert last < first - 0.2, history
+  for name in ("config.json", "samples.png", "samples/epoch-0002.png"):
+    assert os.path.exists(os.path.join(whole, name)), name
+  assert any(Path(whole, "logs").rglob("events.out.tfevents.*"))
+  grid = tf.io.decode_png(tf.io.read_file(os.path.join(whole, "samples.png")))
+  assert grid.shape == (8 * 28, 8 * 28, 1)
+
+  _kill_after_checkpoint(common + ["--model-dir", killed], killed, step=4)
+  resumed_from = checkpoints.latest_checkpoint(killed)
+  assert resumed_from.endswith(("ckpt-4", "ckpt-8")), resumed_from
+  out = _run("training.train", *common, "--model-dir", killed)
+  assert f"Resuming from {resumed_from}" in out
+
+  final = checkpoints.latest_checkpoint(whole)
+  assert final.endswith("ckpt-16")
+  assert checkpoints.latest_checkpoint(killed).endswith("ckpt-16")
+  want, got = _weights(whole), _weights(killed)
+  assert len(want) == len(got) == 270
+  for (name, value), (_, resumed) in zip(want, got):
+    np.testing.assert_allclose(resumed, value, rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+
+  out = _run("training.evaluate", "--model-dir", whole, "--data-dir",
+             data_dir, "--num-examples", "256")
+  line = [l for l in out.splitlines() if l.startswith("test bits/dim: ")]
+  assert len(line) == 1, out
+  np.testing.assert_allclose(float(line[0].split(": ")[1]), last, rtol=1e-4)
+
+
+class _BlowUpWeightAfterStep(keras.callbacks.Callback):
+  """Sets one weight-norm scale to 1e30 after a step: the next step diverges."""
+
+  def __init__(self, step):
+    super().__init__()
+    self.step = step
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations) == self.step:
+      variable = next(v for v in self.model.trainable_variables
+                      if v.path.endswith("/g"))
+      variable.assign(tf.fill(variable.shape, 1e30))
+
+
+def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
+    data_dir, tmp_path):
+  args = train_lib.build_parser().parse_args(
+      SMALL + ["--model-dir", str(tmp_path), "--epochs", "1",
+               "--steps-per-epoch", "6", "--checkpoint-every", "2"])
+  config = train_lib.config_from_args(args)
+  with pytest.raises(train_lib.TrainingFailedError,
+                     match=r"(?s)Training diverged.*step.*intact"):
+    train_lib.train(config, str(tmp_path), data_dir=data_dir, verbose=0,
+                    extra_callbacks=[_BlowUpWeightAfterStep(2)])
+  latest = checkpoints.latest_checkpoint(str(tmp_path))
+  assert latest.endswith("ckpt-2"), latest
+  saved = _weights(str(tmp_path))
+  assert all(np.all(np.isfinite(value)) for _, value in saved)
+  assert max(np.abs(v).max() for k, v in saved
+             if k.endswith("/g")) < 1e3, "the checkpoint predates the blow-up"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset", "mnist_typo"], r"Unknown dataset name='mnist_typo'"),
+    (["--num-scales", "4"], r"`num_scales`=4 is too deep.*\(28, 28, 1\)"),
+    (["--batch-size", "0"], r"`batch_size` must be a positive int; got 0"),
+    (["--raw-data-dir", "/nonexistent/raw"], r"/nonexistent/raw.*does not exist"),
+])
+def test_bad_flags_exit_with_a_message_naming_the_value(flags, message,
+                                                        tmp_path, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    train_lib.main(["--model-dir", str(tmp_path / "run"), "--data-dir",
+                    str(tmp_path / "tfds"), *flags])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert "error:" in err
+  assert re.search(message, err), err
+
+
+def test_evaluate_without_a_checkpoint_says_so(tmp_path, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    evaluate_lib.main(["--model-dir", str(tmp_path)])
+  assert exit_info.value.code == 2
+  assert "No training run in --model-dir" in capsys.readouterr().err

@@ -1,0 +1,132 @@
+"""Keras callbacks of a training run: checkpoints, sample grids, wall time."""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfnvp
+
+__all__ = ["CheckpointEvery", "ElapsedTime", "SampleGrid", "image_grid",
+           "write_png"]
+
+
+class CheckpointEvery(keras.callbacks.Callback):
+  """Saves a checkpoint every `every_n_steps` optimizer steps and at the end.
+
+  Steps are counted by the optimizer, across epochs and restarts, so a run
+  resumed from step `s` saves at the same steps as an uninterrupted one.
+
+  Args:
+    checkpointer: a `training.checkpoints.Checkpointer`.
+    every_n_steps: Python `int` > 0.
+  """
+
+  def __init__(self, checkpointer, every_n_steps):
+    super().__init__()
+    self.checkpointer = checkpointer
+    self.every_n_steps = every_n_steps
+    self._last_saved = None
+
+  def _save(self):
+    self.checkpointer.save()
+    self._last_saved = self.checkpointer.step
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.checkpointer.step % self.every_n_steps == 0:
+      self._save()
+
+  def on_train_end(self, logs=None):
+    if self._last_saved != self.checkpointer.step:
+      self._save()
+
+
+class ElapsedTime(keras.callbacks.Callback):
+  """Adds `elapsed_seconds` (wall time of training so far) to epoch logs.
+
+  Args:
+    offset: seconds already spent before this process (a resumed run).
+  """
+
+  def __init__(self, offset=0.0):
+    super().__init__()
+    self.offset = offset
+    self._start = None
+
+  def on_train_begin(self, logs=None):
+    if self._start is None:
+      self._start = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs["elapsed_seconds"] = self.offset + time.perf_counter() - self._start
+
+
+def image_grid(images, columns=None):
+  """Tiles `uint8` images `[N, H, W, C]` into one `[rows*H, cols*W, C]` image.
+
+  Missing cells of the last row are black. `columns` defaults to
+  `ceil(sqrt(N))`.
+  """
+  images = np.asarray(images)
+  if images.ndim != 4:
+    raise ValueError(
+        f"`images` must have shape [N, H, W, C]; got {images.shape}.")
+  num, height, width, channels = images.shape
+  columns = columns or math.ceil(math.sqrt(num))
+  rows = math.ceil(num / columns)
+  grid = np.zeros((rows * height, columns * width, channels), images.dtype)
+  for i, image in enumerate(images):
+    row, col = divmod(i, columns)
+    grid[row * height:(row + 1) * height, col * width:(col + 1) * width] = image
+  return grid
+
+
+def write_png(path, image):
+  """Writes a `uint8` `[H, W, C]` image as PNG (any `tf.io.gfile` path)."""
+  tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+  tf.io.write_file(path, tf.io.encode_png(tf.convert_to_tensor(image)))
+
+
+class SampleGrid(keras.callbacks.Callback):
+  """Samples the flow after each epoch: a PNG grid and a TensorBoard image.
+
+  Every epoch draws the same latents (fixed `seed`), so the grids show how
+  the model's mapping of them evolves. Files: `<directory>/epoch-<k>.png`.
+
+  Args:
+    directory: folder of the PNG files.
+    log_dir: TensorBoard folder for the image summary, or None.
+    num_images: images per grid.
+    temperature: sampling temperature (`tfnvp.sample_at_temperature`).
+    seed: stateless seed of the latents.
+  """
+
+  def __init__(self, directory, log_dir=None, num_images=64, temperature=1.0,
+               seed=0):
+    super().__init__()
+    self.directory = directory
+    self.num_images = num_images
+    self.temperature = temperature
+    self.seed = seed
+    self._writer = (tf.summary.create_file_writer(log_dir)
+                    if log_dir is not None else None)
+
+  def grid(self):
+    """The current model's sample grid, `uint8` `[rows*H, cols*W, C]`."""
+    images = tfnvp.to_uint8(tfnvp.sample_at_temperature(
+        self.model.flow(), self.num_images, self.temperature,
+        seed=tf.constant([self.seed, 0])))
+    return image_grid(images.numpy())
+
+  def on_epoch_end(self, epoch, logs=None):
+    grid = self.grid()
+    write_png(os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png"), grid)
+    if self._writer is not None:
+      with self._writer.as_default():
+        tf.summary.image(f"samples/temperature_{self.temperature:g}",
+                         grid[None], step=epoch + 1)
+      self._writer.flush()
