@@ -66,9 +66,7 @@ class FlowModel(keras.Model):
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self._num_dims = math.prod(model_config.image_shape)
-
-  def build(self, input_shape):
-    del input_shape  # every variable exists after __init__
+    self.built = True  # every weight exists: nothing for Keras to build
 
   def flow(self, training=False, **kwargs):
     """The `tfnvp.RealNVP` on this model's variables."""

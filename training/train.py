@@ -33,7 +33,8 @@ from training import data
 from training import strategies
 from training.model import FlowModel
 
-__all__ = ["build_parser", "config_from_args", "main", "train"]
+__all__ = ["TrainingFailedError", "build_parser", "config_from_args",
+           "distributed_dataset", "main", "train"]
 
 HISTORY_FILE = "history.csv"
 FINAL_SAMPLES = "samples.png"
@@ -61,17 +62,24 @@ def _steps_per_epoch(config, builder):
   return steps
 
 
-def _distributed(strategy, make, skip_steps=0):
-  """`make(input_context)` per input pipeline, first `skip_steps` dropped."""
+def distributed_dataset(strategy, make, *, training, skip_steps=0):
+  """The input of `fit` under `strategy`.
+
+  `make(input_context)` builds one input pipeline (`input_context` is None
+  for a single device) yielding per-replica batches. For training, the
+  first `skip_steps` global steps are dropped, so that a resumed run
+  continues the stream where the checkpoint left it.
+  """
+  if strategy.num_replicas_in_sync == 1 and not isinstance(
+      strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return make(None).skip(skip_steps if training else 0)
 
   def dataset_fn(input_context):
     per_pipeline = (input_context.num_replicas_in_sync //
                     input_context.num_input_pipelines)
-    return make(input_context).skip(skip_steps * per_pipeline)
+    return make(input_context).skip(
+        skip_steps * per_pipeline if training else 0)
 
-  if strategy.num_replicas_in_sync == 1 and not isinstance(
-      strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return make(None).skip(skip_steps)
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
@@ -159,16 +167,16 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     return model
 
   def train_data(skip_steps):
-    return _distributed(strategy, lambda ctx: data.make_dataset(
+    return distributed_dataset(strategy, lambda ctx: data.make_dataset(
         config.dataset, spec.train_split, config.batch_size, training=True,
         data_dir=data_dir, raw_data_dir=raw_data_dir, seed=config.seed,
         input_context=ctx, num_examples=config.num_train_examples),
-                        skip_steps)
+                               training=True, skip_steps=skip_steps)
 
-  validation = _distributed(strategy, lambda ctx: data.make_dataset(
+  validation = distributed_dataset(strategy, lambda ctx: data.make_dataset(
       config.dataset, spec.eval_split, config.batch_size, training=False,
       data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
-      num_examples=config.num_eval_examples))
+      num_examples=config.num_eval_examples), training=False)
 
   run_callbacks = [
       callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every),
@@ -208,6 +216,11 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   if chief:
     callbacks_lib.write_png(os.path.join(model_dir, FINAL_SAMPLES),
                             sample_grid.grid())
+  if strategies.is_multi_worker(strategy):
+    # Leave together: a worker that exits while the chief still writes makes
+    # the coordination service abort the chief.
+    strategy.reduce(tf.distribute.ReduceOp.SUM,
+                    strategy.run(lambda: tf.constant(1.0)), axis=None)
   return model
 
 

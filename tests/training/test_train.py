@@ -17,6 +17,8 @@ import tensorflow as tf
 from training import checkpoints
 from training import evaluate as evaluate_lib
 from training import train as train_lib
+from training.config import ModelConfig
+from training.model import FlowModel
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["--dataset", "mnist", "--hidden-channels", "8", "--num-res-blocks",
@@ -114,6 +116,28 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
   line = [l for l in out.splitlines() if l.startswith("test bits/dim: ")]
   assert len(line) == 1, out
   np.testing.assert_allclose(float(line[0].split(": ")[1]), last, rtol=1e-4)
+
+
+def test_a_resumed_stream_under_a_strategy_starts_at_the_next_global_step(
+    mirrored_strategy):
+  """`skip_steps` counts global steps: one per-replica batch per replica."""
+  config = ModelConfig(image_shape=(8, 8, 1), hidden_channels=4,
+                       num_res_blocks=1)
+  batches = tf.random.stateless_uniform([6, 4, 8, 8, 1], [3, 4], 0.0, 256.0)
+  with mirrored_strategy.scope():
+    model = FlowModel(config)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+  dataset = train_lib.distributed_dataset(
+      mirrored_strategy,
+      lambda ctx: tf.data.Dataset.from_tensor_slices(batches).skip(2),
+      training=True, skip_steps=1)
+  history = model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
+  single = FlowModel(config)
+  for a, b in zip(single.weights, model.weights):
+    a.assign(b)
+  want = -np.mean(single(tf.concat([batches[4], batches[5]], 0),
+                         training=True))
+  np.testing.assert_allclose(history.history["loss"][0], want, rtol=1e-5)
 
 
 class _BlowUpWeightAfterStep(keras.callbacks.Callback):

@@ -127,6 +127,7 @@ class RealNVPLayers(keras.layers.Layer):
       setattr(self, f"batch_norm_{i}", networks.MovingMoments(
           channels, batch_norm_momentum, batch_norm_epsilon,
           dtype=self.dtype_policy, name=f"batch_norm_{i}"))
+    self.built = True  # every weight exists: nothing for Keras to build
 
   @property
   def coupling_networks(self):

@@ -55,6 +55,7 @@ class MovingMoments(keras.layers.Layer):
     self.moving_variance = self.add_weight(
         shape=(channels,), initializer="ones", trainable=False,
         aggregation="mean", name="moving_variance")
+    self.built = True  # every weight exists: nothing for Keras to build
 
   def get_config(self):
     config = super().get_config()

@@ -1,0 +1,30 @@
+"""One worker of the two-worker test: `train` under TF_CONFIG, then dump.
+
+Usage: python -m tests.training.multi_worker_runner MODEL_DIR DATA_DIR OUT.npz
+
+Runs the small config of `test_multi_worker.py` with
+`--strategy multi_worker` and saves the flow's weights and the history's
+first loss to OUT.npz, so the test can compare the workers.
+"""
+
+import sys
+
+import numpy as np
+
+from training import strategies
+
+
+def main(model_dir, data_dir, out):
+  # Before any other TF op: the collectives are configured here.
+  strategy = strategies.make_strategy("multi_worker")
+  from tests.training import test_multi_worker  # pylint: disable=g-import-not-at-top
+  from training import train as train_lib  # pylint: disable=g-import-not-at-top
+  model = train_lib.train(test_multi_worker.CONFIG, model_dir,
+                          strategy=strategy, data_dir=data_dir, verbose=0,
+                          extra_callbacks=[test_multi_worker.FirstLoss()])
+  np.savez(out, first_loss=model.first_loss,
+           *[np.asarray(v) for v in model.flow_layers.weights])
+
+
+if __name__ == "__main__":
+  main(*sys.argv[1:])
