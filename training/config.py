@@ -74,6 +74,11 @@ class TrainConfig:
       value = getattr(self, name)
       if not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+    if self.jit_compile and self.strategy != "default":
+      raise ValueError(
+          "`jit_compile` (XLA) is for strategy 'default'; got strategy="
+          f"{self.strategy!r}. Keras 3.15 fails to compile under a "
+          "distribution strategy on CPU devices.")
     if self.learning_rate <= 0:
       raise ValueError(
           f"`learning_rate` must be > 0; got {self.learning_rate!r}.")

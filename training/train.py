@@ -206,7 +206,7 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
       model.fit(train_data(checkpointer.step), initial_epoch=first_epoch,
                 epochs=end_epoch, steps_per_epoch=steps,
                 validation_data=validation, callbacks=run_callbacks,
-                verbose=verbose)
+                shuffle=False, verbose=verbose)  # the input is shuffled
   except tf.errors.InvalidArgumentError as err:
     latest = checkpoints.latest_checkpoint(model_dir)
     raise TrainingFailedError(

@@ -177,6 +177,8 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
     (["--num-scales", "4"], r"`num_scales`=4 is too deep.*\(28, 28, 1\)"),
     (["--batch-size", "0"], r"`batch_size` must be a positive int; got 0"),
     (["--raw-data-dir", "/nonexistent/raw"], r"/nonexistent/raw.*does not exist"),
+    (["--jit-compile", "--strategy", "mirrored"],
+     r"`jit_compile` \(XLA\) is for strategy 'default'; got strategy='mirrored'"),
 ])
 def test_bad_flags_exit_with_a_message_naming_the_value(flags, message,
                                                         tmp_path, capsys):

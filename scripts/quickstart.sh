@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: trains a small Real NVP on MNIST, prints its test bits/dim and
+# writes a sample grid. Sets up the virtualenv first (see scripts/venv.sh).
+#   bash scripts/quickstart.sh [MODEL_DIR] [extra training.train flags]
+# MNIST comes from ../shared/data when that folder exists (or from
+# $TFNVP_RAW_DATA_DIR), else TFDS downloads it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh
+model_dir="${1:-runs/quickstart}"
+shift || true
+"$venv/bin/python" -m training.train --dataset mnist --model-dir "$model_dir" \
+  --hidden-channels 32 --num-res-blocks 2 --batch-size 64 \
+  --epochs 3 --steps-per-epoch 100 --num-eval-examples 1000 \
+  --checkpoint-every 100 --verbose 2 "$@"
+"$venv/bin/python" -m training.evaluate --model-dir "$model_dir"
+echo "sample grid: $model_dir/samples.png"
