@@ -31,6 +31,6 @@ setuptools.setup(
             "tensorboard==2.21.0",
         ],
         "test": ["pytest==9.2.0"],
-        "bench": ["psutil==7.2.2"],
+        "bench": ["psutil==7.2.2", "matplotlib==3.11.2"],
     },
 )
