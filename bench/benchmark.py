@@ -786,9 +786,32 @@ def main(argv=None):
     with open(args.json, "w", encoding="utf-8") as f:
       json.dump(results, f, indent=1)
   if args.write:
-    with open(args.write, "w", encoding="utf-8") as f:
-      f.write(format_report(results, command))
+    write_section(args.write, format_report(results, command))
     log(f"wrote {args.write}")
+
+
+BEGIN_MARK = "<!-- bench/benchmark.py: begin -->\n"
+END_MARK = "<!-- bench/benchmark.py: end -->\n"
+
+
+def write_section(path, report):
+  """Writes `report` between the markers in `path`, keeping the rest.
+
+  A missing file, or one without markers, gets the marked report at its
+  top: other sections (e.g. training quality) are never overwritten.
+  """
+  text = ""
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  section = BEGIN_MARK + report.rstrip("\n") + "\n" + END_MARK
+  if BEGIN_MARK in text and END_MARK in text:
+    head, rest = text.split(BEGIN_MARK, 1)
+    text = head + section + rest.split(END_MARK, 1)[1]
+  else:
+    text = section + ("\n" + text if text else "")
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
 
 
 if __name__ == "__main__":
