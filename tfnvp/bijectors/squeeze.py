@@ -3,6 +3,8 @@
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfnvp.internal.checks import check_int
+
 __all__ = ["Squeeze"]
 
 
@@ -55,8 +57,7 @@ class Squeeze(tfb.Bijector):
 
   def __init__(self, factor=2, validate_args=False, name="squeeze"):
     parameters = dict(locals())
-    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 2:
-      raise ValueError(f"`factor` must be an int >= 2; got {factor!r}.")
+    check_int("factor", factor, 2)
     with tf.name_scope(name) as name:
       self._factor = factor
       super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,

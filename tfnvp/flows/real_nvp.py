@@ -10,6 +10,7 @@ from tensorflow_probability import distributions as tfd
 
 from tfnvp import bijectors
 from tfnvp import networks
+from tfnvp.internal.checks import check_int
 
 __all__ = ["CouplingSpec", "RealNVP", "RealNVPLayers", "coupling_plan"]
 
@@ -21,11 +22,6 @@ class CouplingSpec:
   mask_type: str
   parity: int
   event_shape: tuple
-
-
-def _check_int(name, value, minimum):
-  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-    raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
 
 
 def _check_image_shape(image_shape):
@@ -61,7 +57,7 @@ def coupling_plan(image_shape, num_scales):
       at least 2x2 for its checkerboard.
   """
   height, width, channels = _check_image_shape(image_shape)
-  _check_int("num_scales", num_scales, 1)
+  check_int("num_scales", num_scales, 1)
   factor = 2 ** (num_scales - 1)
   if height % factor or width % factor or min(height, width) // factor < 2:
     raise ValueError(
@@ -282,8 +278,8 @@ class RealNVP(tfd.TransformedDistribution):
     parameters = dict(locals())
     image_shape = _check_image_shape(image_shape)
     plan = coupling_plan(image_shape, num_scales)
-    _check_int("hidden_channels", hidden_channels, 1)
-    _check_int("num_res_blocks", num_res_blocks, 0)
+    check_int("hidden_channels", hidden_channels, 1)
+    check_int("num_res_blocks", num_res_blocks, 0)
     dtype = tf.as_dtype(dtype)
     if dtype not in (tf.float32, tf.float64):
       raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")

@@ -3,14 +3,10 @@
 import keras
 import tensorflow as tf
 
+from tfnvp.internal.checks import check_int
 from tfnvp.networks.weight_norm import WeightNormConv2D
 
 __all__ = ["ResidualBlock", "ResNetShiftAndLogScale"]
-
-
-def _check_positive_int(name, value, minimum=1):
-  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-    raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
 
 
 class ResidualBlock(keras.layers.Layer):
@@ -28,7 +24,7 @@ class ResidualBlock(keras.layers.Layer):
 
   def __init__(self, channels, batch_norm_momentum=0.95, **kwargs):
     super().__init__(**kwargs)
-    _check_positive_int("channels", channels)
+    check_int("channels", channels, 1)
     self.channels = channels
     self.batch_norm_momentum = batch_norm_momentum
     self.norm1 = keras.layers.BatchNormalization(
@@ -101,9 +97,9 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
   def __init__(self, channels, hidden_channels=64, num_res_blocks=8,
                batch_norm_momentum=0.95, **kwargs):
     super().__init__(**kwargs)
-    _check_positive_int("channels", channels)
-    _check_positive_int("hidden_channels", hidden_channels)
-    _check_positive_int("num_res_blocks", num_res_blocks, minimum=0)
+    check_int("channels", channels, 1)
+    check_int("hidden_channels", hidden_channels, 1)
+    check_int("num_res_blocks", num_res_blocks, 0)
     self.channels = channels
     self.hidden_channels = hidden_channels
     self.num_res_blocks = num_res_blocks

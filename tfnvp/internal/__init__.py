@@ -1,0 +1,1 @@
+"""Helpers shared by tfnvp's modules; not part of the public API."""
