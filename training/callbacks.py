@@ -95,7 +95,8 @@ class SampleGrid(keras.callbacks.Callback):
   """Samples the flow after each epoch: a PNG grid and a TensorBoard image.
 
   Every epoch draws the same latents (fixed `seed`), so the grids show how
-  the model's mapping of them evolves. Files: `<directory>/epoch-<k>.png`.
+  the model's mapping of them evolves. Files: `<directory>/epoch-<k>.png`;
+  the newest grid stays in `last_grid`.
 
   Args:
     directory: folder of the PNG files.
@@ -112,6 +113,7 @@ class SampleGrid(keras.callbacks.Callback):
     self.num_images = num_images
     self.temperature = temperature
     self.seed = seed
+    self.last_grid = None
     self._writer = (tf.summary.create_file_writer(log_dir)
                     if log_dir is not None else None)
 
@@ -123,7 +125,7 @@ class SampleGrid(keras.callbacks.Callback):
     return image_grid(images.numpy())
 
   def on_epoch_end(self, epoch, logs=None):
-    grid = self.grid()
+    grid = self.last_grid = self.grid()
     write_png(os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png"), grid)
     if self._writer is not None:
       with self._writer.as_default():

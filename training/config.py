@@ -5,6 +5,7 @@ import json
 import os
 
 from tfnvp.flows import coupling_plan
+from tfnvp.internal.checks import check_int
 
 __all__ = ["CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
            "save_config"]
@@ -32,11 +33,8 @@ class ModelConfig:
       raise ValueError(f"`model` must be one of {MODELS}; got {self.name!r}.")
     object.__setattr__(self, "image_shape", tuple(self.image_shape))
     coupling_plan(self.image_shape, self.num_scales)  # raises if too deep
-    for name, minimum in (("hidden_channels", 1), ("num_res_blocks", 0)):
-      value = getattr(self, name)
-      if not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}; got {value!r}.")
+    check_int("hidden_channels", self.hidden_channels, 1)
+    check_int("num_res_blocks", self.num_res_blocks, 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,23 +62,22 @@ def _steps_per_epoch(config, builder):
   return steps
 
 
-def distributed_dataset(strategy, make, *, training, skip_steps=0):
-  """The input of `fit` under `strategy`.
+def distributed_dataset(strategy, make, skip_steps=0):
+  """The input of `fit` or `evaluate` under `strategy`.
 
   `make(input_context)` builds one input pipeline (`input_context` is None
-  for a single device) yielding per-replica batches. For training, the
-  first `skip_steps` global steps are dropped, so that a resumed run
-  continues the stream where the checkpoint left it.
+  for a single device) yielding per-replica batches. The first `skip_steps`
+  global steps are dropped, so that a resumed run continues the training
+  stream where the checkpoint left it.
   """
   if strategy.num_replicas_in_sync == 1 and not isinstance(
       strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return make(None).skip(skip_steps if training else 0)
+    return make(None).skip(skip_steps)
 
   def dataset_fn(input_context):
     per_pipeline = (input_context.num_replicas_in_sync //
                     input_context.num_input_pipelines)
-    return make(input_context).skip(
-        skip_steps * per_pipeline if training else 0)
+    return make(input_context).skip(skip_steps * per_pipeline)
 
   return strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -171,12 +170,12 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
         config.dataset, spec.train_split, config.batch_size, training=True,
         data_dir=data_dir, raw_data_dir=raw_data_dir, seed=config.seed,
         input_context=ctx, num_examples=config.num_train_examples),
-                               training=True, skip_steps=skip_steps)
+                               skip_steps)
 
   validation = distributed_dataset(strategy, lambda ctx: data.make_dataset(
       config.dataset, spec.eval_split, config.batch_size, training=False,
       data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
-      num_examples=config.num_eval_examples), training=False)
+      num_examples=config.num_eval_examples))
 
   run_callbacks = [
       callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every),
@@ -214,8 +213,9 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
         f"{checkpointer.step}; the newest checkpoint, {latest}, was written "
         "before the failure and is intact.") from err
   if chief:
+    # The weights have not changed since the last epoch's grid.
     callbacks_lib.write_png(os.path.join(model_dir, FINAL_SAMPLES),
-                            sample_grid.grid())
+                            sample_grid.last_grid)
   if strategies.is_multi_worker(strategy):
     # Leave together: a worker that exits while the chief still writes makes
     # the coordination service abort the chief.

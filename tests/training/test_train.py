@@ -130,7 +130,7 @@ def test_a_resumed_stream_under_a_strategy_starts_at_the_next_global_step(
   dataset = train_lib.distributed_dataset(
       mirrored_strategy,
       lambda ctx: tf.data.Dataset.from_tensor_slices(batches).skip(2),
-      training=True, skip_steps=1)
+      skip_steps=1)
   history = model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
   single = FlowModel(config)
   for a, b in zip(single.weights, model.weights):
