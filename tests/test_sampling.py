@@ -42,3 +42,15 @@ def test_to_uint8_floors_clips_and_rejects_nan():
   assert tfnvp.to_uint8(x).dtype == tf.uint8
   with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):
     tfnvp.to_uint8(tf.constant([1.0, np.nan]))
+
+
+def test_a_tensor_temperature_is_checked_when_sampling():
+  flow = _flow()
+  seed = tf.constant([7, 1])
+  np.testing.assert_allclose(
+      tfnvp.sample_at_temperature(flow, 3, tf.constant(0.5, tf.float64), seed),
+      tfnvp.sample_at_temperature(flow, 3, 0.5, seed), rtol=1e-12)
+  for bad in (0.0, -2.0, np.nan, np.inf):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="`temperature` must be finite and > 0"):
+      tfnvp.sample_at_temperature(flow, 3, tf.constant(bad), seed)

@@ -27,14 +27,17 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
     distribution: a `tfd.TransformedDistribution` with a zero-centred base,
       e.g. `tfnvp.RealNVP`.
     sample_shape: shape of the sample, as for `sample`.
-    temperature: Python `float` > 0.
+    temperature: Python `float` > 0, or a scalar float `Tensor` (checked
+      when the sample is drawn: an `InvalidArgumentError` unless finite and
+      > 0).
     seed: a TFP seed (`int` or stateless `[2]` tensor), as for `sample`.
 
   Returns:
     samples: `Tensor` of shape `sample_shape + batch_shape + event_shape`.
 
   Raises:
-    ValueError: if `temperature` is not a positive real number.
+    ValueError: if a Python `temperature` is not a positive real number.
+    InvalidArgumentError: if a `Tensor` `temperature` is not finite and > 0.
 
   #### Examples
 
@@ -49,8 +52,16 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
   [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
        Invertible 1x1 Convolutions. NeurIPS 2018.
   """
-  if (isinstance(temperature, bool) or
-      not isinstance(temperature, numbers.Real) or not temperature > 0):
+  if tf.is_tensor(temperature):
+    temperature = tf.debugging.assert_all_finite(
+        temperature, "`temperature` must be finite and > 0")
+    check = tf.debugging.Assert(
+        temperature > 0, ["`temperature` must be finite and > 0; got",
+                          temperature])
+    with tf.control_dependencies([check]):
+      temperature = tf.identity(temperature)
+  elif (isinstance(temperature, bool) or
+        not isinstance(temperature, numbers.Real) or not temperature > 0):
     raise ValueError(
         f"`temperature` must be a real number > 0; got {temperature!r}.")
   z = distribution.distribution.sample(sample_shape, seed=seed)
