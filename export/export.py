@@ -1,0 +1,82 @@
+"""Exports a training run's checkpoint as a SavedModel for TF Serving.
+
+```
+python -m export.export --model-dir runs/mnist --output models/mnist/1
+tensorflow_model_server --rest_api_port=8501 --model_name=mnist \\
+    --model_base_path=$PWD/models/mnist
+```
+"""
+
+import argparse
+import sys
+
+from export import serving
+from export.contract import SIGNATURES
+from training.evaluate import load_model
+
+__all__ = ["build_parser", "export_run", "main"]
+
+
+def export_run(model_dir, output, *, checkpoint=None, max_samples=256,
+               max_interpolation_steps=64, overwrite=False):
+  """Exports the newest (or the given) checkpoint of `model_dir` to `output`.
+
+  Returns:
+    `(output, checkpoint_path)`.
+
+  Raises:
+    FileNotFoundError: no run or no checkpoint in `model_dir`.
+    FileExistsError: `output` exists and `overwrite` is False.
+    ValueError: `output` does not end in a numeric version, or bad limits.
+  """
+  serving.check_version_dir(output)
+  model, _, path = load_model(model_dir, checkpoint)
+  serving.export_saved_model(
+      model.flow(training=False), output, max_samples=max_samples,
+      max_interpolation_steps=max_interpolation_steps, overwrite=overwrite)
+  return output, path
+
+
+def build_parser():
+  parser = argparse.ArgumentParser(
+      prog="python -m export.export",
+      description="Export a training run's checkpoint as a SavedModel that "
+                  "TF Serving loads as is (signatures: "
+                  f"{', '.join(SIGNATURES)}).")
+  parser.add_argument("--model-dir", required=True,
+                      help="folder of a `training.train` run")
+  parser.add_argument("--output", required=True,
+                      help="BASE/NAME/VERSION, e.g. models/mnist/1; serve "
+                           "with --model_base_path=BASE/NAME")
+  parser.add_argument("--checkpoint", default=None,
+                      help="checkpoint prefix (default: the newest)")
+  parser.add_argument("--max-samples", type=int, default=256,
+                      help="largest `num_samples` the sample signature "
+                           "accepts (default: %(default)s)")
+  parser.add_argument("--max-interpolation-steps", type=int, default=64,
+                      help="largest `num_steps` of the interpolate signature "
+                           "(default: %(default)s)")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace an existing version folder")
+  return parser
+
+
+def main(argv=None):
+  parser = build_parser()
+  args = parser.parse_args(argv)
+  try:
+    output, path = export_run(
+        args.model_dir, args.output, checkpoint=args.checkpoint,
+        max_samples=args.max_samples,
+        max_interpolation_steps=args.max_interpolation_steps,
+        overwrite=args.overwrite)
+  except (ValueError, FileNotFoundError, FileExistsError) as err:
+    parser.error(str(err))
+  print(f"checkpoint: {path}")
+  print(f"exported: {output}")
+  print(f"signatures: {', '.join(SIGNATURES)}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,57 @@
+"""Fixtures of the export tests: a run folder with random (non-identity)
+weights, its in-process flow, and its export."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export import serving
+from tests import kit
+from training import checkpoints
+from training import config as config_lib
+from training.evaluate import load_model
+from training.model import FlowModel
+
+MODEL = config_lib.ModelConfig(image_shape=(8, 8, 1), num_scales=2,
+                               hidden_channels=8, num_res_blocks=1)
+
+
+@dataclasses.dataclass
+class Run:
+  model_dir: str
+  flow: object          # tfnvp.RealNVP restored from the run's checkpoint
+  base_path: str        # BASE/NAME: TF Serving's --model_base_path
+  export_dir: str       # BASE/NAME/1
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory):
+  """A training run's folder (config + checkpoint) and its SavedModel."""
+  root = tmp_path_factory.mktemp("export")
+  model_dir = str(root / "run")
+  config = config_lib.TrainConfig(dataset="mnist", model=MODEL)
+  config_lib.save_config(config, model_dir)
+  model = FlowModel(MODEL)
+  kit.randomize_weights(model.flow_layers, 0, stddev=0.05)
+  tf.train.CheckpointManager(
+      tf.train.Checkpoint(flow=model.flow_layers),
+      os.path.join(model_dir, checkpoints.CHECKPOINT_SUBDIR),
+      max_to_keep=1).save(checkpoint_number=7)
+  restored, _, _ = load_model(model_dir)
+  base_path = str(root / "models" / "flow")
+  export_dir = serving.export_saved_model(
+      restored.flow(training=False), os.path.join(base_path, "1"),
+      max_samples=16, max_interpolation_steps=8)
+  return Run(model_dir, restored.flow(training=False), base_path, export_dir)
+
+
+@pytest.fixture
+def pixels():
+  """Four 8-bit 8x8 images and their dequantized float32 values."""
+  rng = np.random.default_rng(3)
+  images = rng.integers(0, 256, size=(4, 8, 8, 1), dtype=np.uint8)
+  dequantized = (images + rng.uniform(size=images.shape)).astype(np.float32)
+  return images, dequantized

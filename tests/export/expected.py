@@ -1,0 +1,65 @@
+"""One request per serving signature, and what the in-process flow answers."""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+import tfnvp
+
+__all__ = ["assert_outputs_match", "expected_outputs", "requests_for"]
+
+
+def requests_for(pixels):
+  """One request per signature: `{signature: {input: array}}`."""
+  images, dequantized = pixels
+  return {
+      "serving_default": {"images": images},
+      "log_prob": {"images": dequantized},
+      "sample": {"num_samples": np.int32(3), "temperature": np.float32(0.8),
+                 "seed": np.array([12, 34], np.int64)},
+      "encode": {"images": dequantized},
+      "decode": {"z": np.random.default_rng(0).normal(
+          0, 0.5, dequantized.shape).astype(np.float32)},
+      "interpolate": {"images_a": dequantized[:2],
+                      "images_b": dequantized[2:],
+                      "num_steps": np.int32(4)},
+  }
+
+
+def expected_outputs(flow, requests):
+  """What the in-process flow computes for each request."""
+  centres = requests["serving_default"]["images"].astype(np.float32) + 0.5
+  sample = requests["sample"]
+  a = flow.flow.forward(requests["interpolate"]["images_a"])
+  b = flow.flow.forward(requests["interpolate"]["images_b"])
+  phi = np.linspace(0, math.pi / 2, 4)
+  path = [flow.bijector.forward(math.cos(p) * a + math.sin(p) * b)
+          for p in phi]
+  samples = tfnvp.sample_at_temperature(
+      flow, int(sample["num_samples"]), float(sample["temperature"]),
+      seed=tf.constant(sample["seed"], tf.int32))
+  return {
+      "serving_default": {"log_prob": flow.log_prob(centres),
+                          "bits_per_dim": tfnvp.bits_per_dim(flow, centres)},
+      "log_prob": {"log_prob": flow.log_prob(
+          requests["log_prob"]["images"])},
+      "sample": {"images": samples, "pixels": tfnvp.to_uint8(samples)},
+      "encode": {"z": flow.flow.forward(requests["encode"]["images"])},
+      "decode": {"images": flow.bijector.forward(requests["decode"]["z"])},
+      "interpolate": {"images": tf.stack(path, axis=1)},
+  }
+
+
+def assert_outputs_match(outputs, expected):
+  """float32 agreement; `pixels` may differ where a value sits on an edge."""
+  for name, want in expected.items():
+    got, want = np.asarray(outputs[name]), np.asarray(want)
+    assert got.shape == want.shape, name
+    if name == "pixels":
+      assert np.mean(got != want) < 0.01, name
+    elif name == "log_prob":
+      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=name)
+    else:
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3,
+                                 err_msg=name)

@@ -1,0 +1,115 @@
+"""python -m export.export, checked with the loaders TF ships.
+
+`saved_model_cli run` uses the session-based loader of TF Serving's C++
+server; `tf.saved_model.load` runs in a fresh process that cannot import
+tfnvp, Keras or TensorFlow Probability.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export import export
+from export.contract import SIGNATURES
+from tests.export.expected import assert_outputs_match
+from tests.export.expected import expected_outputs
+from tests.export.expected import requests_for
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def cli_export(run, tmp_path_factory):
+  """`python -m export.export` on the run, in a subprocess."""
+  output = tmp_path_factory.mktemp("cli") / "models" / "flow" / "3"
+  result = subprocess.run(
+      [sys.executable, "-m", "export.export", "--model-dir", run.model_dir,
+       "--output", str(output), "--max-samples", "16"],
+      cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+  assert result.returncode == 0, result.stderr
+  return str(output), result.stdout
+
+
+def test_the_cli_writes_tf_servings_layout(cli_export):
+  output, stdout = cli_export
+  assert "checkpoint: " in stdout and "ckpt-7" in stdout
+  assert f"exported: {output}" in stdout
+  assert os.path.isfile(os.path.join(output, "saved_model.pb"))
+  assert os.path.isfile(os.path.join(output, "variables",
+                                     "variables.index"))
+  assert sorted(os.listdir(os.path.dirname(output))) == ["3"]
+
+
+def test_saved_model_cli_runs_every_signature(run, cli_export, pixels,
+                                              tmp_path):
+  output, _ = cli_export
+  requests = requests_for(pixels)
+  cli = Path(sys.executable).parent / "saved_model_cli"
+  procs = {}
+  for signature, inputs in requests.items():
+    arguments = []
+    for name, value in inputs.items():
+      path = tmp_path / f"{signature}-{name}.npy"
+      np.save(path, value)
+      arguments.append(f"{name}={path}")
+    procs[signature] = subprocess.Popen(
+        [str(cli), "run", "--dir", output, "--tag_set", "serve",
+         "--signature_def", signature, "--inputs", ";".join(arguments),
+         "--outdir", str(tmp_path / signature)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  expected = expected_outputs(run.flow, requests)
+  for signature, proc in procs.items():
+    _, stderr = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0, stderr[-3000:]
+    outputs = {name: np.load(tmp_path / signature / f"{name}.npy")
+               for name in SIGNATURES[signature].outputs}
+    assert_outputs_match(outputs, expected[signature])
+
+
+def test_a_fresh_process_without_tfnvp_loads_and_runs_it(run, cli_export,
+                                                         pixels, tmp_path):
+  output, _ = cli_export
+  requests = requests_for(pixels)
+  np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
+                                   requests.items() for n, v in
+                                   inputs.items()})
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  result = subprocess.run(
+      [sys.executable, str(Path(__file__).with_name("fresh_load.py")), output,
+       str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+      cwd=tmp_path, env=env, capture_output=True, text=True,
+      timeout=TIMEOUT, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  outputs = np.load(tmp_path / "out.npz")
+  expected = expected_outputs(run.flow, requests)
+  for signature, want in expected.items():
+    assert_outputs_match({name: outputs[f"{signature}/{name}"]
+                          for name in want}, want)
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda run, tmp: ["--model-dir", str(tmp / "none"), "--output",
+                       str(tmp / "m" / "1")],
+     "No training run in --model-dir="),
+    (lambda run, tmp: ["--model-dir", run.model_dir, "--output",
+                       str(tmp / "m" / "v1")],
+     "must end in a numeric version folder"),
+    (lambda run, tmp: ["--model-dir", run.model_dir, "--output",
+                       run.export_dir],
+     "exists; pick a new version number"),
+    (lambda run, tmp: ["--model-dir", run.model_dir, "--output",
+                       str(tmp / "m" / "1"), "--max-samples", "0"],
+     "`max_samples` must be an int >= 1; got 0"),
+])
+def test_bad_arguments_exit_2_with_a_message(run, tmp_path, capsys,
+                                             make_args, message):
+  with pytest.raises(SystemExit) as exit_info:
+    export.main(make_args(run, tmp_path))
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+  assert not (tmp_path / "m" / "1").exists()

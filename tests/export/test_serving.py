@@ -1,0 +1,163 @@
+"""export.serving: the signatures equal the flow, and bad requests fail."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfnvp
+from export import serving
+from export.contract import SIGNATURES
+
+
+@pytest.fixture(scope="module")
+def loaded(run):
+  return tf.saved_model.load(run.export_dir).signatures
+
+
+def _seed(a, b):
+  return tf.constant([a, b], tf.int64)
+
+
+def test_the_saved_model_has_the_contract_signatures(run, loaded):
+  assert sorted(loaded) == sorted(SIGNATURES)
+  for name, signature in SIGNATURES.items():
+    fn = loaded[name]
+    inputs = fn.structured_input_signature[1]
+    assert {k: v.dtype.name for k, v in inputs.items()} == signature.inputs
+    assert {k: v.dtype.name for k, v in fn.structured_outputs.items()} == \
+        signature.outputs
+  assert sorted(os.listdir(run.base_path)) == ["1"]   # no staging leftovers
+
+
+def test_log_prob_and_serving_default_equal_the_flow(run, loaded, pixels):
+  images, dequantized = pixels
+  np.testing.assert_allclose(loaded["log_prob"](images=dequantized)["log_prob"],
+                             run.flow.log_prob(dequantized), rtol=1e-6)
+  out = loaded["serving_default"](images=images)
+  centres = images.astype(np.float32) + 0.5
+  np.testing.assert_allclose(out["log_prob"], run.flow.log_prob(centres),
+                             rtol=1e-6)
+  np.testing.assert_allclose(out["bits_per_dim"],
+                             tfnvp.bits_per_dim(run.flow, centres), rtol=1e-6)
+  assert out["log_prob"].shape == (4,)
+
+
+def test_sample_is_the_flow_sample_at_that_temperature_and_seed(run, loaded):
+  out = loaded["sample"](num_samples=tf.constant(5),
+                         temperature=tf.constant(0.7), seed=_seed(4, 9))
+  expected = tfnvp.sample_at_temperature(run.flow, 5, 0.7, seed=[4, 9])
+  np.testing.assert_allclose(out["images"], expected, rtol=1e-5, atol=1e-3)
+  np.testing.assert_array_equal(out["pixels"], tfnvp.to_uint8(out["images"]))
+  again = loaded["sample"](num_samples=tf.constant(5),
+                           temperature=tf.constant(0.7), seed=_seed(4, 9))
+  np.testing.assert_array_equal(again["images"], out["images"])
+  other = loaded["sample"](num_samples=tf.constant(5),
+                           temperature=tf.constant(0.7), seed=_seed(4, 10))
+  assert np.abs(other["images"] - out["images"]).max() > 1.0
+
+
+def test_encode_and_decode_are_the_flow_and_inverse_of_each_other(
+    run, loaded, pixels):
+  _, dequantized = pixels
+  z = loaded["encode"](images=dequantized)["z"]
+  np.testing.assert_allclose(z, run.flow.flow.forward(dequantized), rtol=1e-5,
+                             atol=1e-5)
+  assert z.shape == dequantized.shape
+  np.testing.assert_allclose(loaded["decode"](z=z)["images"], dequantized,
+                             rtol=1e-5, atol=2e-3)
+  # Latents near the data's: far out, float32's sigmoid saturates and decode
+  # returns the end of the domain, where the logit is infinite.
+  latent = z + 0.3 * tf.random.stateless_normal(z.shape, seed=[1, 1])
+  decoded = loaded["decode"](z=latent)["images"]
+  np.testing.assert_allclose(loaded["encode"](images=decoded)["z"], latent,
+                             rtol=1e-4, atol=1e-4)
+
+
+def test_interpolate_follows_the_latent_arc_between_the_two_images(
+    loaded, pixels):
+  _, dequantized = pixels
+  a, b = dequantized[:2], dequantized[2:]
+  path = loaded["interpolate"](images_a=a, images_b=b,
+                               num_steps=tf.constant(3))["images"]
+  assert path.shape == (2, 3, 8, 8, 1)
+  np.testing.assert_allclose(path[:, 0], a, atol=2e-3)
+  np.testing.assert_allclose(path[:, -1], b, atol=2e-3)
+  z_a = loaded["encode"](images=a)["z"]
+  z_b = loaded["encode"](images=b)["z"]
+  middle = math.cos(math.pi / 4) * z_a + math.sin(math.pi / 4) * z_b
+  np.testing.assert_allclose(path[:, 1], loaded["decode"](z=middle)["images"],
+                             rtol=1e-4, atol=2e-3)
+
+
+def _bad(pixels):
+  images, dequantized = pixels
+  out_of_range = dequantized.copy()
+  out_of_range[0, 0, 0, 0] = 256.0
+  with_nan = dequantized.copy()
+  with_nan[1, 2, 3, 0] = np.nan
+  ok_sample = dict(num_samples=tf.constant(2), temperature=tf.constant(1.0),
+                   seed=_seed(1, 2))
+  return [
+      ("log_prob", dict(images=out_of_range),
+       r"`images` must be finite and in \[0, 256\); got\] \[1\]"),
+      ("log_prob", dict(images=with_nan), r"of which NaN or inf:\] \[1\]"),
+      ("log_prob", dict(images=-dequantized - 1), "in \\[0, 256\\)"),
+      ("encode", dict(images=out_of_range * 2), "`images` must be finite and"
+       r" in \(-14.2222, 270.222\)"),
+      ("decode", dict(z=with_nan), "`z` must be finite"),
+      ("sample", {**ok_sample, "num_samples": tf.constant(0)},
+       r"`num_samples` must be a scalar in \[1, 16\]; got\] \[0\]"),
+      ("sample", {**ok_sample, "num_samples": tf.constant(17)},
+       r"`num_samples` .* got\] \[17\]"),
+      ("sample", {**ok_sample, "temperature": tf.constant(0.0)},
+       r"`temperature` must be a finite scalar > 0; got\] \[0\]"),
+      ("sample", {**ok_sample, "temperature": tf.constant(np.nan,
+                                                          tf.float32)},
+       "`temperature` must be a finite scalar > 0"),
+      ("sample", {**ok_sample, "seed": _seed(1, 2**40)},
+       "`seed` must be two int64 values within int32 range"),
+      ("interpolate", dict(images_a=dequantized, images_b=dequantized[:2],
+                           num_steps=tf.constant(3)),
+       r"must hold the same number of images; got\] \[4\] \[and\] \[2\]"),
+      ("interpolate", dict(images_a=dequantized, images_b=dequantized,
+                           num_steps=tf.constant(1)),
+       r"`num_steps` must be a scalar in \[2, 8\]; got\] \[1\]"),
+  ]
+
+
+def test_invalid_requests_fail_with_the_argument_and_value(loaded, pixels):
+  for signature, inputs, message in _bad(pixels):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+      loaded[signature](**inputs)
+
+
+def test_a_wrong_image_shape_or_dtype_is_refused(loaded, pixels):
+  _, dequantized = pixels
+  # The signature wrapper may let a wrong shape through to the graph, whose
+  # own check then names it.
+  with pytest.raises((TypeError, tf.errors.InvalidArgumentError),
+                     match=r"`images` must have shape \[batch, 8, 8, 1\]; "
+                     r"got\] \[4 4 8 1\]|Can not cast"):
+    loaded["log_prob"](images=tf.constant(dequantized[:, :4]))
+  dtype_error = (TypeError, tf.errors.InvalidArgumentError)
+  with pytest.raises(dtype_error, match="expected to be a float tensor but "
+                     "is a double tensor|Can not cast"):
+    loaded["log_prob"](images=tf.constant(dequantized, tf.float64))
+  with pytest.raises(dtype_error, match="expected to be a uint8 tensor but "
+                     "is a float tensor|Can not cast"):
+    loaded["serving_default"](images=tf.constant(dequantized))
+
+
+def test_export_refuses_a_bad_version_folder_or_an_existing_one(run, tmp_path):
+  with pytest.raises(ValueError, match="numeric version folder.*latest'"):
+    serving.export_saved_model(run.flow, str(tmp_path / "m" / "latest"))
+  with pytest.raises(FileExistsError, match="pick a new version number"):
+    serving.export_saved_model(run.flow, run.export_dir)
+  with pytest.raises(ValueError, match="inference mode"):
+    serving.build_serving_module(run.flow.copy(training=True))
+  with pytest.raises(ValueError, match="`max_samples` must be an int >= 1; "
+                     "got 0"):
+    serving.build_serving_module(run.flow, max_samples=0)
