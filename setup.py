@@ -30,6 +30,8 @@ setuptools.setup(
             # does not depend on it.
             "tensorboard==2.21.0",
         ],
+        # export.grpc_client: TF Serving's PredictionService stub and protos.
+        "serving": ["tensorflow-serving-api==2.21.0"],
         "test": ["pytest==9.2.0"],
         "bench": ["psutil==7.2.2", "matplotlib==3.11.2"],
     },
