@@ -308,7 +308,12 @@ def export_saved_model(flow, export_dir, *, max_samples=256,
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(
       prefix=f".{os.path.basename(export_dir)}.tmp-", dir=parent)
+  umask = os.umask(0)
+  os.umask(umask)
   try:
+    # mkdtemp makes the folder private (0700); a server running as another
+    # user must be able to read the version.
+    os.chmod(staging, 0o777 & ~umask)
     tf.saved_model.save(module, staging, signatures=module.serving_signatures)
     if os.path.exists(export_dir):
       shutil.rmtree(export_dir)

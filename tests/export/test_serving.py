@@ -30,6 +30,9 @@ def test_the_saved_model_has_the_contract_signatures(run, loaded):
     assert {k: v.dtype.name for k, v in fn.structured_outputs.items()} == \
         signature.outputs
   assert sorted(os.listdir(run.base_path)) == ["1"]   # no staging leftovers
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(run.export_dir).st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_log_prob_and_serving_default_equal_the_flow(run, loaded, pixels):
