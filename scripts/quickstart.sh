@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: trains a small Real NVP on MNIST, prints its test bits/dim and
-# writes a sample grid. Sets up the virtualenv first (see scripts/venv.sh).
+# The main job: trains a small Real NVP on MNIST, prints its test bits/dim,
+# writes a sample grid and exports a SavedModel for TF Serving. Sets up the virtualenv first (see scripts/venv.sh).
 #   bash scripts/quickstart.sh [MODEL_DIR] [extra training.train flags]
 # MNIST comes from ../shared/data when that folder exists (or from
 # $TFNVP_RAW_DATA_DIR), else TFDS downloads it.
@@ -14,4 +14,6 @@ shift || true
   --epochs 3 --steps-per-epoch 100 --num-eval-examples 1000 \
   --checkpoint-every 100 --verbose 2 "$@"
 "$venv/bin/python" -m training.evaluate --model-dir "$model_dir"
+"$venv/bin/python" -m export.export --model-dir "$model_dir" \
+  --output "$model_dir/serving/mnist/1" --overwrite
 echo "sample grid: $model_dir/samples.png"
