@@ -61,12 +61,15 @@ __all__ = [
     "Config",
     "Settings",
     "contraction_flops",
+    "cpu_model",
     "format_report",
     "format_table",
     "main",
     "measure",
     "plan",
     "run_benchmark",
+    "time_interleaved",
+    "write_section",
 ]
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -325,7 +328,7 @@ def _timed_call(fn, make_args, calls):
   return (time.perf_counter() - start) / calls
 
 
-def _time_interleaved(cases, settings):
+def time_interleaved(cases, settings):
   """Times `cases` in interleaved rounds; returns `(per-case dicts, rounds)`.
 
   Each case's first call (tracing, compilation) and a warm-up call are timed
@@ -426,9 +429,10 @@ def measure(spec):
     cases[name] = (fn, make_args, None, flops)
 
   result = {"model": spec["model"], "config": config.name, "jit": spec["jit"],
+            "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
             "glow_steps": spec.get("glow_steps"),
             "params": _num_params(variables)}
-  result["cases"], result["reps"] = _time_interleaved(cases, settings)
+  result["cases"], result["reps"] = time_interleaved(cases, settings)
   # The graph `log_prob` traced above (with or without XLA, the same graph).
   graph = log_prob.get_concrete_function(eval_x).graph
   try:
@@ -446,9 +450,15 @@ def measure(spec):
 
 
 def _run_worker(spec):
-  """Runs `spec` in a fresh interpreter; returns its JSON result."""
+  """Runs `spec` in a fresh interpreter; returns its JSON result.
+
+  `spec["onednn"]` (if present) sets `TF_ENABLE_ONEDNN_OPTS` for the worker:
+  TensorFlow reads it once, at import.
+  """
   env = dict(os.environ)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if "onednn" in spec:
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1" if spec["onednn"] else "0"
   proc = subprocess.run(
       [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
       capture_output=True, text=True, env=env, check=False)
@@ -466,7 +476,8 @@ def _glow_steps(info, max_steps):
   return (min(matched, max_steps) if max_steps else matched), matched
 
 
-def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print):
+def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print,
+                  onednn_modes=(False,)):
   """Runs all workers; returns `{"plan": ..., "rows": [...], ...}`.
 
   Args:
@@ -475,6 +486,9 @@ def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print):
     settings: a `Settings`.
     with_glow: whether to measure `tfb.Glow` too.
     log: callable taking a progress message.
+    onednn_modes: iterable of bools (`TF_ENABLE_ONEDNN_OPTS` of the
+      workers: TF's oneDNN kernels and graph rewrites, off by default on
+      CPUs without AVX-512 VNNI/BF16 or AMX).
 
   Returns:
     A dict with the `plan` result, one result per worker under `rows` (in
@@ -496,26 +510,32 @@ def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print):
   rows = []
   turn = 0
   for name in configs:
-    for jit in jit_modes:
-      models = [TFNVP, GLOW] if with_glow else [TFNVP]
-      if turn % 2:    # alternate which model runs first
-        models.reverse()
-      turn += 1
-      for model in models:
-        spec = {"kind": "measure", "model": model, "config": name,
-                "jit": jit, "settings": dataclasses.asdict(settings)}
-        if model == GLOW:
-          spec["glow_steps"] = glow_steps[name][0]
-        log(f"  {name} jit={'on' if jit else 'off'} {model} ...")
-        t0 = time.time()
-        row = _run_worker(spec)
-        row.update(model=model, config=name, jit=jit,
-                   wall_seconds=time.time() - t0)
-        rows.append(row)
+    for onednn in onednn_modes:
+      for jit in jit_modes:
+        models = [TFNVP, GLOW] if with_glow else [TFNVP]
+        if turn % 2:    # alternate which model runs first
+          models.reverse()
+        turn += 1
+        for model in models:
+          spec = {"kind": "measure", "model": model, "config": name,
+                  "jit": jit, "onednn": onednn,
+                  "settings": dataclasses.asdict(settings)}
+          if model == GLOW:
+            spec["glow_steps"] = glow_steps[name][0]
+          log(f"  {name} jit={_on(jit)} onednn={_on(onednn)} {model} ...")
+          t0 = time.time()
+          row = _run_worker(spec)
+          row.update(model=model, config=name, jit=jit, onednn=onednn,
+                     wall_seconds=time.time() - t0)
+          rows.append(row)
   return {"plan": planned, "rows": rows, "glow_steps": glow_steps,
           "settings": dataclasses.asdict(settings),
           "load_average": [load_before[0], os.getloadavg()[0]],
           "total_seconds": time.time() - started}
+
+
+def _on(flag):
+  return "on" if flag else "off"
 
 
 def _fmt(value, digits=3):
@@ -575,34 +595,41 @@ _RATIO_KEYS = ("params", "train", "log_prob", "sample", "rss", "mflop",
                "gflops", "ref")
 
 
+def _variant(row):
+  """`(config, jit, onednn)` of a worker's row (oneDNN off if not recorded)."""
+  return row["config"], row["jit"], row.get("onednn", False)
+
+
 def format_table(results):
   """The markdown table of `run_benchmark`'s results."""
-  header = ["config", "XLA", "model"] + [label for _, label in _COLUMNS]
+  header = ["config", "XLA", "oneDNN", "model"] + [
+      label for _, label in _COLUMNS]
   lines = ["| " + " | ".join(header) + " |",
-           "|" + "---|" * 3 + "---:|" * len(_COLUMNS)]
+           "|" + "---|" * 4 + "---:|" * len(_COLUMNS)]
 
-  def add(config, jit, label, values):
-    cells = [config, "on" if jit else "off", label]
+  def add(variant, label, values):
+    config, jit, onednn = variant
+    cells = [config, _on(jit), _on(onednn), label]
     for key, _ in _COLUMNS:
       value = values.get(key)
       if key == "fraction" and isinstance(value, float):
         value = f"{100 * value:.0f}%"
       cells.append(_fmt(value))
     if "error" in values:
-      cells[3] = "failed: " + values["error"]
+      cells[4] = "failed: " + values["error"]
     lines.append("| " + " | ".join(cells) + " |")
 
-  by_key = {(r["config"], r["jit"], r["model"]): r for r in results["rows"]}
-  for config, jit in dict.fromkeys((r["config"], r["jit"])
-                                   for r in results["rows"]):
-    ours = _summary(by_key[(config, jit, TFNVP)])
-    add(config, jit, TFNVP, ours)
-    if (config, jit, GLOW) not in by_key:
+  by_key = {_variant(r) + (r["model"],): r for r in results["rows"]}
+  for variant in dict.fromkeys(_variant(r) for r in results["rows"]):
+    config = variant[0]
+    ours = _summary(by_key[variant + (TFNVP,)])
+    add(variant, TFNVP, ours)
+    if variant + (GLOW,) not in by_key:
       continue
-    theirs = _summary(by_key[(config, jit, GLOW)])
+    theirs = _summary(by_key[variant + (GLOW,)])
     steps, matched = results["glow_steps"][config]
-    add(config, jit, f"{GLOW} ({steps} steps/block)", theirs)
-    add(config, jit, "ratio tfnvp / Glow",
+    add(variant, f"{GLOW} ({steps} steps/block)", theirs)
+    add(variant, "ratio tfnvp / Glow",
         {k: _ratio(ours.get(k), theirs.get(k)) for k in _RATIO_KEYS})
     if steps < matched and "error" not in theirs:
       info = results["plan"]["configs"][config]
@@ -613,13 +640,13 @@ def format_table(results):
                           matched * info["glow_params_per_step"])
       if theirs.get("mflop"):
         scaled["mflop"] = theirs["mflop"] / scale   # approximately
-      add(config, jit, f"{GLOW} est. at {matched} steps/block", scaled)
-      add(config, jit, "ratio tfnvp / Glow est.",
+      add(variant, f"{GLOW} est. at {matched} steps/block", scaled)
+      add(variant, "ratio tfnvp / Glow est.",
           {k: _ratio(ours.get(k), scaled.get(k)) for k in _RATIO_KEYS})
   return "\n".join(lines)
 
 
-def _cpu_model():
+def cpu_model():
   try:
     with open("/proc/cpuinfo", encoding="utf-8") as f:
       for line in f:
@@ -632,9 +659,9 @@ def _cpu_model():
 
 def _details_table(results):
   """Per-worker wall time, rounds and spread of the timed samples."""
-  lines = ["| config | XLA | model | wall s | rounds | train s/step "
+  lines = ["| config | XLA | oneDNN | model | wall s | rounds | train s/step "
            "(min / median / max) | ref conv GFLOP/s (min / max) |",
-           "|---|---|---|---:|---:|---:|---:|"]
+           "|---|---|---|---|---:|---:|---:|---:|"]
   for row in results["rows"]:
     cases = row.get("cases", {})
     train = cases.get("train", {}).get("samples")
@@ -643,9 +670,10 @@ def _details_table(results):
         train), max(train))) if train else "-")
     ref_range = (" / ".join(_fmt(3 * REF_FLOPS / v / 1e9)
                             for v in (max(ref), min(ref))) if ref else "-")
-    lines.append(f"| {row['config']} | {'on' if row['jit'] else 'off'} | "
-                 f"{row['model']} | {row['wall_seconds']:.0f} | "
-                 f"{row.get('reps', '-')} | {spread} | {ref_range} |")
+    lines.append(f"| {row['config']} | {_on(row['jit'])} | "
+                 f"{_on(row.get('onednn', False))} | {row['model']} | "
+                 f"{row['wall_seconds']:.0f} | {row.get('reps', '-')} | "
+                 f"{spread} | {ref_range} |")
   return "\n".join(lines)
 
 
@@ -663,7 +691,6 @@ def format_report(results, command):
   load = results["load_average"]
   refs = [r["cases"]["ref_fwd"]["gflops"] for r in results["rows"]
           if "gflops" in r.get("cases", {}).get("ref_fwd", {})]
-  onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TF default)")
   depths = "; ".join(
       f"{name}: {steps} steps/block" +
       (" (parameter match)" if steps == matched else
@@ -683,10 +710,11 @@ def format_report(results, command):
       "Generated by `bench/benchmark.py`.",
       "",
       f"* Date: {datetime.date.today().isoformat()}",
-      f"* Machine: {os.cpu_count()} CPUs (`nproc`), {_cpu_model()}; "
+      f"* Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}; "
       f"TensorFlow {planned['tensorflow']}, TensorFlow Probability "
-      f"{planned['tensorflow_probability']}, Keras {planned['keras']}; "
-      f"`TF_ENABLE_ONEDNN_OPTS` {onednn}.",
+      f"{planned['tensorflow_probability']}, Keras {planned['keras']}. "
+      "oneDNN: each worker's `TF_ENABLE_ONEDNN_OPTS` (off = `0`, TF's "
+      "default on this CPU; on = `1`).",
       f"* Load average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}."
       " The machine is shared: compare numbers of one run only, and see the "
       "reference-conv column for how fast the CPU was during each worker.",
@@ -747,6 +775,10 @@ def main(argv=None):
   parser.add_argument("--jit", choices=("both", "off", "on"),
                       help="jit_compile settings (default: both; --quick: "
                            "off)")
+  parser.add_argument("--onednn", choices=("both", "off", "on"),
+                      default="off",
+                      help="TF_ENABLE_ONEDNN_OPTS of the workers (default: "
+                           "%(default)s)")
   parser.add_argument("--no-glow", action="store_true",
                       help="measure tfnvp only")
   parser.add_argument("--quick", action="store_true",
@@ -776,8 +808,11 @@ def main(argv=None):
   jit = args.jit or ("off" if args.quick else "both")
   jit_modes = {"both": (False, True), "off": (False,), "on": (True,)}[jit]
   log = functools.partial(print, file=sys.stderr, flush=True)
+  onednn_modes = {"both": (False, True), "off": (False,),
+                  "on": (True,)}[args.onednn]
   results = run_benchmark(configs, jit_modes, settings,
-                          with_glow=not args.no_glow, log=log)
+                          with_glow=not args.no_glow, log=log,
+                          onednn_modes=onednn_modes)
   command = "PYTHONPATH=. python " + shlex.join(
       [os.path.relpath(os.path.abspath(__file__))] +
       list(sys.argv[1:] if argv is None else argv))
@@ -790,26 +825,27 @@ def main(argv=None):
     log(f"wrote {args.write}")
 
 
-BEGIN_MARK = "<!-- bench/benchmark.py: begin -->\n"
-END_MARK = "<!-- bench/benchmark.py: end -->\n"
+def write_section(path, report, name="bench/benchmark.py"):
+  """Writes `report` between the markers of benchmark `name` in `path`.
 
-
-def write_section(path, report):
-  """Writes `report` between the markers in `path`, keeping the rest.
-
-  A missing file, or one without markers, gets the marked report at its
-  top: other sections (e.g. training quality) are never overwritten.
+  The markers are `<!-- {name}: begin -->` and `<!-- {name}: end -->`. A
+  missing file gets the marked report; a file without these markers gets it
+  at its end (this benchmark's section at its top): other sections (other
+  benchmarks, training quality) are never overwritten.
   """
+  begin, end = f"<!-- {name}: begin -->\n", f"<!-- {name}: end -->\n"
   text = ""
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
       text = f.read()
-  section = BEGIN_MARK + report.rstrip("\n") + "\n" + END_MARK
-  if BEGIN_MARK in text and END_MARK in text:
-    head, rest = text.split(BEGIN_MARK, 1)
-    text = head + section + rest.split(END_MARK, 1)[1]
-  else:
+  section = begin + report.rstrip("\n") + "\n" + end
+  if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    text = head + section + rest.split(end, 1)[1]
+  elif name == "bench/benchmark.py":
     text = section + ("\n" + text if text else "")
+  else:
+    text = (text.rstrip("\n") + "\n\n" if text else "") + section
   with open(path, "w", encoding="utf-8") as f:
     f.write(text)
 
