@@ -73,13 +73,16 @@ def run(settings, model_dir=None, log=print):
 
 
 def format_report(results, rounds, source, command):
+  """The markdown section of `--write`."""
+  low, high = min(rounds.values()), max(rounds.values())
+  counts = str(low) if low == high else f"{low} to {high}"
   lines = [
       "## Export: `log_prob` through the SavedModel vs in-process",
       "",
       f"`{command}` on {datetime.date.today().isoformat()}, "
       f"{benchmark.cpu_model()}; model: 28x28x1, 2 scales, 32 channels, "
-      f"2 residual blocks ({source}). Images/s, median of "
-      f"{min(rounds.values())}+ interleaved rounds.",
+      f"2 residual blocks ({source}). Images/s, median of {counts} "
+      "interleaved rounds per batch size.",
       "",
       "| batch | exported | in-process `tf.function` | eager | "
       "exported / in-process | exported / eager |",
