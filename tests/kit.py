@@ -30,7 +30,8 @@ def randomize_weights(layer, seed, stddev=0.3):
 
   Trainable weights get `N(w0, stddev)` noise added (so zero-initialized
   output convolutions are no longer zero and couplings are not the
-  identity); moving variances become `U(0.5, 2)`, moving means `N(0, 0.5)`.
+  identity); moving variances become `U(0.5, 2)`, moving means `N(0, 0.5)`;
+  other non-trainable state is left as it is.
   """
   rng = np.random.default_rng(seed)
   for variable in layer.weights:
@@ -41,6 +42,8 @@ def randomize_weights(layer, seed, stddev=0.3):
       value = rng.uniform(0.5, 2.0, shape)
     elif "moving_mean" in path:
       value = rng.normal(0.0, 0.5, shape)
+    elif not variable.trainable:
+      continue    # other state, e.g. ActNorm's `initialized` flag
     else:
       value = np.asarray(variable) + rng.normal(0.0, stddev, shape)
     variable.assign(value.astype(dtype))

@@ -1,10 +1,11 @@
 """Real NVP bijectors, `tfb.Bijector` subclasses on `[H, W, C]` events.
 
-Every bijector's `forward` is Real NVP's data-to-latent direction;
+Every bijector's `forward` is the data-to-latent direction;
 `tfnvp.RealNVP` wraps the composed flow in `tfb.Invert` for its
 `TransformedDistribution`.
 """
 
+from tfnvp.bijectors.actnorm import ActNorm
 from tfnvp.bijectors.affine_coupling import AffineCoupling
 from tfnvp.bijectors.affine_coupling import coupling_mask
 from tfnvp.bijectors.batch_norm import BatchNorm
@@ -13,6 +14,7 @@ from tfnvp.bijectors.logit_transform import LogitTransform
 from tfnvp.bijectors.squeeze import Squeeze
 
 __all__ = [
+    "ActNorm",
     "AffineCoupling",
     "BatchNorm",
     "FactorOut",

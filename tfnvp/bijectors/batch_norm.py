@@ -4,15 +4,9 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.internal import cache_util
 
+from tfnvp.internal.moments import batch_moments
+
 __all__ = ["BatchNorm"]
-
-
-def _replica_sum(values):
-  """Sums `values` over the replicas of the current `tf.distribute` strategy."""
-  context = tf.distribute.get_replica_context()
-  if context is None or context.num_replicas_in_sync == 1:
-    return values
-  return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
 
 
 class BatchNorm(tfb.Bijector):
@@ -117,15 +111,6 @@ class BatchNorm(tfb.Bijector):
     return (tf.cast(self._moments.moving_mean, dtype),
             tf.cast(self._moments.moving_variance, dtype))
 
-  def _batch_statistics(self, x):
-    """Mean and (biased) variance over all axes but the last, all replicas."""
-    axes = list(range(x.shape.rank - 1))
-    count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-    count, total = _replica_sum([count, tf.reduce_sum(x, axis=axes)])
-    mean = total / count
-    squares = _replica_sum(tf.reduce_sum(tf.square(x - mean), axis=axes))
-    return mean, squares / count
-
   def _update_moving_statistics(self, mean, var):
     momentum = self._moments.momentum
     for variable, value in ((self._moments.moving_mean, mean),
@@ -141,7 +126,7 @@ class BatchNorm(tfb.Bijector):
   def _augmented_forward(self, x):
     self._check_event(x)
     if self._training:
-      mean, var = self._batch_statistics(x)
+      mean, var = batch_moments(x)
       self._update_moving_statistics(mean, var)
     else:
       mean, var = self._moving_statistics(x.dtype)
@@ -163,7 +148,7 @@ class BatchNorm(tfb.Bijector):
   def _forward_log_det_jacobian(self, x):
     self._check_event(x)
     if self._training:
-      _, var = self._batch_statistics(x)
+      _, var = batch_moments(x)
     else:
       _, var = self._moving_statistics(x.dtype)
     return self._log_det(x, var)

@@ -1,11 +1,13 @@
 """Keras layers used by tfnvp's bijectors: coupling networks and state."""
 
+from tfnvp.networks.actnorm_parameters import ActNormParameters
 from tfnvp.networks.moving_moments import MovingMoments
 from tfnvp.networks.resnet import ResidualBlock
 from tfnvp.networks.resnet import ResNetShiftAndLogScale
 from tfnvp.networks.weight_norm import WeightNormConv2D
 
 __all__ = [
+    "ActNormParameters",
     "MovingMoments",
     "ResNetShiftAndLogScale",
     "ResidualBlock",

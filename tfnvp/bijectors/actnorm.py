@@ -1,0 +1,193 @@
+"""Glow's activation normalization: a per-channel affine map, data-initialized."""
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability.python.internal import cache_util
+
+from tfnvp import networks
+from tfnvp.internal.checks import check_int
+from tfnvp.internal.moments import batch_moments
+
+__all__ = ["ActNorm"]
+
+
+class ActNorm(tfb.Bijector):
+  """Glow's actnorm [1]: per-channel scale and bias on `[H, W, C]` events.
+
+  With per-channel `bias` and `log_scale` (shape `[C]`, `s = exp(log_scale)`):
+
+  ```none
+  forward(x) = (x + bias) * exp(log_scale)         # data to latent
+  inverse(y) = y * exp(-log_scale) - bias
+  forward_log_det_jacobian = H * W * sum_c log_scale_c   (= H W sum log|s|)
+  ```
+
+  Data-dependent initialization: with `training=True`, the first `forward`
+  while `layer.initialized` is 0 sets, from that batch's per-channel mean
+  and variance over the batch and spatial axes,
+
+  ```none
+  bias = -mean,   log_scale = -1/2 * log(var + epsilon)
+  ```
+
+  so that batch's output has zero mean and unit variance per channel, and
+  sets `initialized` to 1; the output and log-det of that call already use
+  the new values. Under `tf.distribute` the statistics are summed across
+  replicas first, so every replica (and every worker) initializes to the
+  global batch's values, as one device would. The flag is a variable: a
+  restored checkpoint or an exported model is never initialized again.
+  Later training calls keep the (trained) values. With `training=False`
+  (the default: evaluation, sampling, export) the bijector is the fixed
+  affine map of the current values.
+
+  Args:
+    channels: Python `int >= 1`, channels of the events (last axis).
+    layer: a `tfnvp.networks.ActNormParameters` holding the variables, to
+      share them (e.g. between training and inference copies), or `None` to
+      create one.
+    training: Python `bool`, see above.
+    epsilon: Python `float > 0`, added to the variance at initialization.
+    validate_args: Python `bool`, whether to check arguments at run time.
+    name: Python `str`, name of the bijector.
+
+  Raises:
+    ValueError: for a non-positive `channels`, a `layer` with another
+      number of channels, a non-positive `epsilon`, and at call time for an
+      input whose channels differ or whose rank is below 3.
+
+  #### Examples
+
+  ```python
+  train_norm = tfnvp.bijectors.ActNorm(16, training=True)
+  z = train_norm.forward(first_batch)   # initializes: z has zero mean, unit
+                                        # variance per channel
+  norm = tfnvp.bijectors.ActNorm(16, layer=train_norm.layer)  # same weights
+  x = norm.inverse(z)
+  ```
+
+  #### References
+
+  [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
+  """
+
+  # In training mode `forward` may assign the variables; the greedy cache
+  # keeps the log-det computed from the values it used.
+  _cache = cache_util.BijectorCacheWithGreedyAttrs(
+      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
+
+  def __init__(self, channels, layer=None, training=False, epsilon=1e-6,
+               validate_args=False, name="actnorm"):
+    parameters = dict(locals())
+    check_int("channels", channels, 1)
+    if not epsilon > 0:
+      raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}.")
+    if layer is None:
+      layer = networks.ActNormParameters(channels, name=name)
+    elif getattr(layer, "channels", None) != channels:
+      raise ValueError(
+          f"`layer` must be a tfnvp.networks.ActNormParameters with "
+          f"channels={channels}; got {layer!r} with channels="
+          f"{getattr(layer, 'channels', None)!r}.")
+    parameters["layer"] = layer
+    with tf.name_scope(name) as name:
+      self._channels = channels
+      self._layer = layer
+      self._training = bool(training)
+      self._epsilon = epsilon
+      super().__init__(forward_min_event_ndims=3,
+                       is_constant_jacobian=not self._training,
+                       validate_args=validate_args, parameters=parameters,
+                       name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  @property
+  def channels(self):
+    return self._channels
+
+  @property
+  def layer(self):
+    """The `tfnvp.networks.ActNormParameters` that owns the variables."""
+    return self._layer
+
+  @property
+  def training(self):
+    return self._training
+
+  @property
+  def trainable_variables(self):
+    return tuple(self._layer.trainable_variables)
+
+  @property
+  def variables(self):
+    return tuple(self._layer.variables)
+
+  def _check_event(self, x):
+    if x.shape.rank is not None and x.shape.rank < 3:
+      raise ValueError(f"{self.name}: input must have rank >= 3 "
+                       f"([..., H, W, C]); got shape {x.shape}.")
+    if x.shape[-1] is not None and x.shape[-1] != self._channels:
+      raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
+                       f"expected {self._channels} (shape {x.shape}).")
+
+  def _initialize_once(self, x):
+    """Assigns the data-dependent values unless already initialized.
+
+    Runs on every training call (no `tf.cond`: under a distribution
+    strategy, assigning mirrored variables inside a conditional branch is
+    not supported); once initialized it writes the current values back.
+    """
+    layer = self._layer
+    mean, var = batch_moments(x)
+    done = tf.cast(layer.initialized, tf.bool)
+    updates = [
+        layer.bias.assign(tf.where(
+            done, layer.bias, tf.cast(-mean, layer.bias.dtype))),
+        layer.log_scale.assign(tf.where(
+            done, layer.log_scale,
+            tf.cast(-0.5 * tf.math.log(var + self._epsilon),
+                    layer.log_scale.dtype))),
+    ]
+    with tf.control_dependencies(updates):
+      return [layer.initialized.assign(tf.ones_like(layer.initialized))]
+
+  def _values(self, x, dtype):
+    """`(bias, log_scale)` as `dtype`, read after any initialization."""
+    updates = (self._initialize_once(x) if self._training and x is not None
+               else [])
+    with tf.control_dependencies(updates):
+      return (tf.cast(tf.identity(self._layer.bias), dtype),
+              tf.cast(tf.identity(self._layer.log_scale), dtype))
+
+  def _log_det(self, x_or_y, log_scale):
+    spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]),
+                      log_scale.dtype)
+    return spatial * tf.reduce_sum(log_scale)
+
+  def _augmented_forward(self, x):
+    self._check_event(x)
+    bias, log_scale = self._values(x, x.dtype)
+    y = (x + bias) * tf.exp(log_scale)
+    return y, {"ildj": -self._log_det(x, log_scale)}
+
+  def _augmented_inverse(self, y):
+    self._check_event(y)
+    bias, log_scale = self._values(None, y.dtype)
+    x = y * tf.exp(-log_scale) - bias
+    return x, {"ildj": -self._log_det(y, log_scale)}
+
+  def _forward(self, x):
+    return self._augmented_forward(x)[0]
+
+  def _inverse(self, y):
+    return self._augmented_inverse(y)[0]
+
+  def _forward_log_det_jacobian(self, x):
+    return -self._augmented_forward(x)[1]["ildj"]
+
+  def _inverse_log_det_jacobian(self, y):
+    return self._augmented_inverse(y)[1]["ildj"]
