@@ -10,6 +10,7 @@ from tfnvp.bijectors.affine_coupling import AffineCoupling
 from tfnvp.bijectors.affine_coupling import coupling_mask
 from tfnvp.bijectors.batch_norm import BatchNorm
 from tfnvp.bijectors.factor_out import FactorOut
+from tfnvp.bijectors.invertible_conv1x1 import InvertibleConv1x1
 from tfnvp.bijectors.logit_transform import LogitTransform
 from tfnvp.bijectors.squeeze import Squeeze
 
@@ -18,6 +19,7 @@ __all__ = [
     "AffineCoupling",
     "BatchNorm",
     "FactorOut",
+    "InvertibleConv1x1",
     "LogitTransform",
     "Squeeze",
     "coupling_mask",

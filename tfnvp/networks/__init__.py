@@ -1,13 +1,15 @@
 """Keras layers used by tfnvp's bijectors: coupling networks and state."""
 
 from tfnvp.networks.actnorm_parameters import ActNormParameters
+from tfnvp.networks.conv1x1_parameters import InvertibleConv1x1Parameters
 from tfnvp.networks.moving_moments import MovingMoments
-from tfnvp.networks.resnet import ResidualBlock
 from tfnvp.networks.resnet import ResNetShiftAndLogScale
+from tfnvp.networks.resnet import ResidualBlock
 from tfnvp.networks.weight_norm import WeightNormConv2D
 
 __all__ = [
     "ActNormParameters",
+    "InvertibleConv1x1Parameters",
     "MovingMoments",
     "ResNetShiftAndLogScale",
     "ResidualBlock",

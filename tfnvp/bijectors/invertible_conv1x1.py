@@ -1,0 +1,130 @@
+"""Glow's invertible 1x1 convolution: a learned mixing of the channels."""
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+from tfnvp import networks
+from tfnvp.internal.checks import check_int
+
+__all__ = ["InvertibleConv1x1"]
+
+
+class InvertibleConv1x1(tfb.Bijector):
+  """Glow's invertible 1x1 convolution [1] on `[H, W, C]` events.
+
+  With a `C x C` matrix `W` (see `tfnvp.networks.InvertibleConv1x1Parameters`
+  for its LU-decomposed and plain parameterizations), at every pixel:
+
+  ```none
+  forward(x)[h, w] = W @ x[h, w]          # data to latent
+  inverse(y)[h, w] = W^-1 @ y[h, w]
+  forward_log_det_jacobian = H * W * log|det W|
+                           = H * W * sum(log|s|)     (LU: W = P L (U + diag s))
+  ```
+
+  `W` starts as a random rotation (`log|det W| = 0`), so an untrained
+  convolution permutes and mixes the channels without changing volume: a
+  learned generalization of Real NVP's fixed channel reversal.
+
+  Args:
+    channels: Python `int >= 1`, channels of the events (last axis).
+    layer: a `tfnvp.networks.InvertibleConv1x1Parameters` holding the
+      weights, to share them, or `None` to create one.
+    lu_decomposed: Python `bool`; parameterization of a created `layer`
+      (`True`, the default, is Glow's LU form).
+    seed: Python `int` or `None`; seed of a created `layer`'s rotation.
+    validate_args: Python `bool`, whether to check arguments at run time.
+    name: Python `str`, name of the bijector.
+
+  Raises:
+    ValueError: for a non-positive `channels`, a `layer` with another
+      number of channels, and at call time for an input whose channels
+      differ or whose rank is below 3.
+
+  #### Examples
+
+  ```python
+  mix = tfnvp.bijectors.InvertibleConv1x1(16, seed=1)
+  z = mix.forward(x)                     # x: [batch, H, W, 16]
+  mix.trainable_variables                # lower, upper, log_abs_s
+  ```
+
+  #### References
+
+  [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, channels, layer=None, lu_decomposed=True, seed=None,
+               validate_args=False, name="invertible_conv1x1"):
+    parameters = dict(locals())
+    check_int("channels", channels, 1)
+    if layer is None:
+      layer = networks.InvertibleConv1x1Parameters(
+          channels, lu_decomposed=lu_decomposed, seed=seed, name=name)
+    elif getattr(layer, "channels", None) != channels:
+      raise ValueError(
+          "`layer` must be a tfnvp.networks.InvertibleConv1x1Parameters "
+          f"with channels={channels}; got {layer!r} with channels="
+          f"{getattr(layer, 'channels', None)!r}.")
+    parameters["layer"] = layer
+    with tf.name_scope(name) as name:
+      self._channels = channels
+      self._layer = layer
+      super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
+                       parameters=parameters, name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  @property
+  def channels(self):
+    return self._channels
+
+  @property
+  def layer(self):
+    """The `InvertibleConv1x1Parameters` that owns the weights."""
+    return self._layer
+
+  @property
+  def trainable_variables(self):
+    return tuple(self._layer.trainable_variables)
+
+  @property
+  def variables(self):
+    return tuple(self._layer.variables)
+
+  def _check_event(self, x):
+    if x.shape.rank is not None and x.shape.rank < 3:
+      raise ValueError(f"{self.name}: input must have rank >= 3 "
+                       f"([..., H, W, C]); got shape {x.shape}.")
+    if x.shape[-1] is not None and x.shape[-1] != self._channels:
+      raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
+                       f"expected {self._channels} (shape {x.shape}).")
+
+  def _mix(self, x, matrix):
+    # out[..., c] = sum_d matrix[c, d] x[..., d] at every pixel: a 1x1
+    # convolution, computed as one matrix product.
+    return tf.tensordot(x, matrix, [[-1], [1]])
+
+  def _forward(self, x):
+    self._check_event(x)
+    return self._mix(x, self._layer.matrix(x.dtype))
+
+  def _inverse(self, y):
+    self._check_event(y)
+    return self._mix(y, tf.linalg.inv(self._layer.matrix(y.dtype)))
+
+  def _log_det(self, x_or_y):
+    spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]), x_or_y.dtype)
+    return spatial * self._layer.log_abs_det(x_or_y.dtype)
+
+  def _forward_log_det_jacobian(self, x):
+    self._check_event(x)
+    return self._log_det(x)
+
+  def _inverse_log_det_jacobian(self, y):
+    self._check_event(y)
+    return -self._log_det(y)
