@@ -6,7 +6,6 @@ from tensorflow_probability.python.internal import cache_util
 
 from tfnvp import networks
 from tfnvp.internal.checks import check_int
-from tfnvp.internal.moments import batch_moments
 
 __all__ = ["ActNorm"]
 
@@ -46,7 +45,8 @@ class ActNorm(tfb.Bijector):
       share them (e.g. between training and inference copies), or `None` to
       create one.
     training: Python `bool`, see above.
-    epsilon: Python `float > 0`, added to the variance at initialization.
+    epsilon: Python `float > 0`, added to the variance at initialization
+      (of a created `layer`; a given one has its own).
     validate_args: Python `bool`, whether to check arguments at run time.
     name: Python `str`, name of the bijector.
 
@@ -81,10 +81,8 @@ class ActNorm(tfb.Bijector):
                validate_args=False, name="actnorm"):
     parameters = dict(locals())
     check_int("channels", channels, 1)
-    if not epsilon > 0:
-      raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}.")
     if layer is None:
-      layer = networks.ActNormParameters(channels, name=name)
+      layer = networks.ActNormParameters(channels, epsilon, name=name)
     elif getattr(layer, "channels", None) != channels:
       raise ValueError(
           f"`layer` must be a tfnvp.networks.ActNormParameters with "
@@ -95,7 +93,6 @@ class ActNorm(tfb.Bijector):
       self._channels = channels
       self._layer = layer
       self._training = bool(training)
-      self._epsilon = epsilon
       super().__init__(forward_min_event_ndims=3,
                        is_constant_jacobian=not self._training,
                        validate_args=validate_args, parameters=parameters,
@@ -134,35 +131,6 @@ class ActNorm(tfb.Bijector):
       raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
                        f"expected {self._channels} (shape {x.shape}).")
 
-  def _initialize_once(self, x):
-    """Assigns the data-dependent values unless already initialized.
-
-    Runs on every training call (no `tf.cond`: under a distribution
-    strategy, assigning mirrored variables inside a conditional branch is
-    not supported); once initialized it writes the current values back.
-    """
-    layer = self._layer
-    mean, var = batch_moments(x)
-    done = tf.cast(layer.initialized, tf.bool)
-    updates = [
-        layer.bias.assign(tf.where(
-            done, layer.bias, tf.cast(-mean, layer.bias.dtype))),
-        layer.log_scale.assign(tf.where(
-            done, layer.log_scale,
-            tf.cast(-0.5 * tf.math.log(var + self._epsilon),
-                    layer.log_scale.dtype))),
-    ]
-    with tf.control_dependencies(updates):
-      return [layer.initialized.assign(tf.ones_like(layer.initialized))]
-
-  def _values(self, x, dtype):
-    """`(bias, log_scale)` as `dtype`, read after any initialization."""
-    updates = (self._initialize_once(x) if self._training and x is not None
-               else [])
-    with tf.control_dependencies(updates):
-      return (tf.cast(tf.identity(self._layer.bias), dtype),
-              tf.cast(tf.identity(self._layer.log_scale), dtype))
-
   def _log_det(self, x_or_y, log_scale):
     spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]),
                       log_scale.dtype)
@@ -170,13 +138,14 @@ class ActNorm(tfb.Bijector):
 
   def _augmented_forward(self, x):
     self._check_event(x)
-    bias, log_scale = self._values(x, x.dtype)
+    bias, log_scale = self._layer.values(
+        x.dtype, x if self._training else None)
     y = (x + bias) * tf.exp(log_scale)
     return y, {"ildj": -self._log_det(x, log_scale)}
 
   def _augmented_inverse(self, y):
     self._check_event(y)
-    bias, log_scale = self._values(None, y.dtype)
+    bias, log_scale = self._layer.values(y.dtype)
     x = y * tf.exp(-log_scale) - bias
     return x, {"ildj": -self._log_det(y, log_scale)}
 

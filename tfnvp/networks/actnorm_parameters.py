@@ -1,8 +1,10 @@
 """Per-channel scale and bias of `tfnvp.bijectors.ActNorm`, and their state."""
 
 import keras
+import tensorflow as tf
 
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.moments import batch_moments
 
 __all__ = ["ActNormParameters"]
 
@@ -16,22 +18,33 @@ class ActNormParameters(keras.layers.Layer):
   sees them. `initialized` is a non-trainable `0.0`/`1.0` flag saved with
   the rest: a restored or exported actnorm is never initialized again.
 
-  The aggregation of all three is `"mean"`: under `tf.distribute` every
-  replica computes the same all-reduced statistics when it initializes, so
-  the mirrored copies stay equal.
+  `values(dtype, x)` returns the pair to use, initializing them from `x`
+  first when `x` is given and they are not initialized yet:
+
+  ```none
+  bias = -mean(x),   log_scale = -1/2 * log(var(x) + epsilon)
+  ```
+
+  per channel over all other axes, summed across `tf.distribute` replicas.
+  The aggregation of all three variables is `"mean"`: every replica computes
+  the same all-reduced statistics, so the mirrored copies stay equal.
 
   Args:
     channels: Python `int >= 1`, number of channels (last axis of the data).
+    epsilon: Python `float > 0`, added to the variance at initialization.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
 
   Raises:
-    ValueError: if `channels` is not a positive int.
+    ValueError: if `channels` is not a positive int or `epsilon` not > 0.
   """
 
-  def __init__(self, channels, **kwargs):
+  def __init__(self, channels, epsilon=1e-6, **kwargs):
     super().__init__(**kwargs)
     check_int("channels", channels, 1)
+    if not epsilon > 0:
+      raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}.")
     self.channels = channels
+    self.epsilon = epsilon
     self.bias = self.add_weight(shape=(channels,), initializer="zeros",
                                 aggregation="mean", name="bias")
     self.log_scale = self.add_weight(shape=(channels,), initializer="zeros",
@@ -41,7 +54,44 @@ class ActNormParameters(keras.layers.Layer):
         name="initialized")
     self.built = True  # every weight exists: nothing for Keras to build
 
+  def _initialize_once(self, x):
+    """Assigns the data-dependent values unless already initialized.
+
+    Runs on every call with data (no `tf.cond`: under a distribution
+    strategy, assigning mirrored variables inside a conditional branch is
+    not supported); once initialized it writes the current values back.
+    """
+    mean, var = batch_moments(x)
+    done = tf.cast(self.initialized, tf.bool)
+    updates = [
+        self.bias.assign(tf.where(
+            done, self.bias, tf.cast(-mean, self.bias.dtype))),
+        self.log_scale.assign(tf.where(
+            done, self.log_scale,
+            tf.cast(-0.5 * tf.math.log(var + self.epsilon),
+                    self.log_scale.dtype))),
+    ]
+    with tf.control_dependencies(updates):
+      return [self.initialized.assign(tf.ones_like(self.initialized))]
+
+  def values(self, dtype, x=None):
+    """`(bias, log_scale)` as `dtype`; with `x`, initialized from it once.
+
+    Args:
+      dtype: dtype of the returned tensors.
+      x: `None`, or a `[..., C]` batch (training): if the variables are not
+        initialized yet they are set from its statistics first, and the
+        returned values are the new ones.
+
+    Returns:
+      `(bias, log_scale)`, each of shape `[C]`.
+    """
+    updates = [] if x is None else self._initialize_once(x)
+    with tf.control_dependencies(updates):
+      return (tf.cast(tf.identity(self.bias), dtype),
+              tf.cast(tf.identity(self.log_scale), dtype))
+
   def get_config(self):
     config = super().get_config()
-    config.update(channels=self.channels)
+    config.update(channels=self.channels, epsilon=self.epsilon)
     return config
