@@ -6,10 +6,11 @@ import functools
 import keras
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
-from tensorflow_probability import distributions as tfd
 
 from tfnvp import bijectors
 from tfnvp import networks
+from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.flows.image_flow import check_image_shape
 from tfnvp.internal.checks import check_int
 
 __all__ = ["CouplingSpec", "RealNVP", "RealNVPLayers", "coupling_plan"]
@@ -22,18 +23,6 @@ class CouplingSpec:
   mask_type: str
   parity: int
   event_shape: tuple
-
-
-def _check_image_shape(image_shape):
-  try:
-    shape = tuple(image_shape)
-  except TypeError:
-    shape = None
-  if shape is None or len(shape) != 3 or not all(
-      isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-    raise ValueError("`image_shape` must be three positive ints (H, W, C); "
-                     f"got {image_shape!r}.")
-  return shape
 
 
 def coupling_plan(image_shape, num_scales):
@@ -56,7 +45,7 @@ def coupling_plan(image_shape, num_scales):
       must be divisible by `2 ** (num_scales - 1)` and the last scale must be
       at least 2x2 for its checkerboard.
   """
-  height, width, channels = _check_image_shape(image_shape)
+  height, width, channels = check_image_shape(image_shape)
   check_int("num_scales", num_scales, 1)
   factor = 2 ** (num_scales - 1)
   if height % factor or width % factor or min(height, width) // factor < 2:
@@ -102,7 +91,7 @@ class RealNVPLayers(keras.layers.Layer):
   def __init__(self, image_shape, num_scales, hidden_channels, num_res_blocks,
                batch_norm_momentum=0.95, batch_norm_epsilon=1e-4, **kwargs):
     super().__init__(**kwargs)
-    self.image_shape = _check_image_shape(image_shape)
+    self.image_shape = check_image_shape(image_shape)
     self.num_scales = num_scales
     self.hidden_channels = hidden_channels
     self.num_res_blocks = num_res_blocks
@@ -182,7 +171,7 @@ def _build_flow(plan, layers, training, validate_args):
   return scale(0)
 
 
-class RealNVP(tfd.TransformedDistribution):
+class RealNVP(ImageFlow):
   """Real NVP's multi-scale flow over `[H, W, C]` images [1].
 
   A `tfd.TransformedDistribution` of a standard normal over the event
@@ -276,7 +265,7 @@ class RealNVP(tfd.TransformedDistribution):
                batch_norm_epsilon=1e-4, training=False, layers=None,
                dtype=tf.float32, validate_args=False, name="RealNVP"):
     parameters = dict(locals())
-    image_shape = _check_image_shape(image_shape)
+    image_shape = check_image_shape(image_shape)
     plan = coupling_plan(image_shape, num_scales)
     check_int("hidden_channels", hidden_channels, 1)
     check_int("num_res_blocks", num_res_blocks, 0)
@@ -296,91 +285,16 @@ class RealNVP(tfd.TransformedDistribution):
       if got != expected:
         raise ValueError(f"`layers` was built for {got}, not {expected}.")
     parameters["layers"] = layers   # so that `copy()` shares the variables
-    self._layers = layers
-    self._image_shape = image_shape
-    self._training = bool(training)
     self._logit_alpha = logit_alpha
-    flow = _build_flow(plan, layers, self._training, validate_args)
+    flow = _build_flow(plan, layers, bool(training), validate_args)
     if logit_alpha is not None:
       flow = tfb.Chain([flow, bijectors.LogitTransform(
           logit_alpha, validate_args=validate_args)], name="real_nvp")
-    base = tfd.Sample(
-        tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)),
-        sample_shape=image_shape)
-    super().__init__(distribution=base, bijector=tfb.Invert(flow),
-                     validate_args=validate_args, parameters=parameters,
-                     name=name)
-
-  @classmethod
-  def _parameter_properties(cls, dtype, num_classes=None):
-    return dict()
-
-  @property
-  def image_shape(self):
-    return self._image_shape
+    super().__init__(flow, layers, image_shape,
+                     pixels=logit_alpha is not None, training=training,
+                     dtype=dtype, validate_args=validate_args,
+                     parameters=parameters, name=name)
 
   @property
   def logit_alpha(self):
     return self._logit_alpha
-
-  @property
-  def training(self):
-    return self._training
-
-  @property
-  def layers(self):
-    """The `RealNVPLayers` that owns this flow's variables."""
-    return self._layers
-
-  @property
-  def flow(self):
-    """The data-to-latent bijector `f` (`bijector` is `tfb.Invert(f)`)."""
-    return self.bijector.bijector
-
-  @property
-  def trainable_variables(self):
-    return tuple(self._layers.trainable_variables)
-
-  @property
-  def non_trainable_variables(self):
-    return tuple(self._layers.non_trainable_variables)
-
-  @property
-  def variables(self):
-    return tuple(self._layers.variables)
-
-  def _check_value(self, x, arg_name):
-    """Static checks of dtype and shape, always on."""
-    if x.dtype != self.dtype:
-      raise ValueError(f"{self.name}: `{arg_name}` must have dtype "
-                       f"{self.dtype.name}; got {x.dtype.name}.")
-    shape = x.shape
-    if shape.rank is not None and (
-        shape.rank < 3 or not shape[-3:].is_compatible_with(
-            self._image_shape)):
-      raise ValueError(
-          f"{self.name}: `{arg_name}` must have shape [..., "
-          f"{', '.join(map(str, self._image_shape))}]; got {shape}.")
-
-  def _sample_control_dependencies(self, x):
-    if not self.validate_args:
-      return []
-    if self._logit_alpha is None:
-      return [tf.debugging.assert_all_finite(
-          x, message=f"{self.name}: `value` must be finite")]
-    message = (f"{self.name}: `value` (dequantized pixels) must be finite and "
-               "in [0, 256)")
-    return [tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype),
-                                              message=message),
-            tf.debugging.assert_less(x, tf.constant(256.0, x.dtype),
-                                     message=message)]
-
-  def _log_prob(self, x, **kwargs):
-    self._check_value(x, "value")
-    # TFP's bijector cache is keyed by the input tensor and by bijector
-    # equality, and bijectors with equal parameters (two LogitTransform(0.05))
-    # are equal. When the same `x` is seen from a nested graph first (Keras
-    # traces `call` inside its own FuncGraph), a later call from the outer
-    # graph would get the nested graph's output back. A fresh tensor per call
-    # keeps every entry local to the graph that made it.
-    return super()._log_prob(tf.identity(x), **kwargs)

@@ -1,0 +1,126 @@
+"""What every tfnvp flow over `[H, W, C]` images shares."""
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
+
+__all__ = ["ImageFlow", "check_image_shape"]
+
+
+def check_image_shape(image_shape):
+  """`image_shape` as a tuple of three positive ints, or `ValueError`."""
+  try:
+    shape = tuple(image_shape)
+  except TypeError:
+    shape = None
+  if shape is None or len(shape) != 3 or not all(
+      isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+    raise ValueError("`image_shape` must be three positive ints (H, W, C); "
+                     f"got {image_shape!r}.")
+  return shape
+
+
+class ImageFlow(tfd.TransformedDistribution):
+  """A standard normal over `[H, W, C]` pushed through `tfb.Invert(flow)`.
+
+  The base of `tfnvp.RealNVP` and `tfnvp.Glow`: `flow` is the data-to-latent
+  bijector, and its variables belong to a Keras layer (`layers`). Subclasses
+  build both and call `__init__`. Inputs of `log_prob` are checked for
+  dtype and shape always, and with `validate_args` for finiteness (and for
+  the pixel range `[0, 256)` when `pixels`).
+
+  Args:
+    flow: the data-to-latent `tfb.Bijector` on `image_shape` events.
+    layers: the Keras layer that owns every variable of `flow`.
+    image_shape: `(H, W, C)`.
+    pixels: Python `bool`, whether the support is dequantized pixels.
+    training: Python `bool`, the mode `flow` was built in.
+    dtype: the float dtype.
+    validate_args: Python `bool`.
+    parameters: the subclass's constructor arguments (`dict(locals())`),
+      with `layers` set so that `copy()` shares the variables.
+    name: Python `str`.
+  """
+
+  def __init__(self, flow, layers, image_shape, pixels, training, dtype,
+               validate_args, parameters, name):
+    self._layers = layers
+    self._image_shape = image_shape
+    self._pixels = bool(pixels)
+    self._training = bool(training)
+    base = tfd.Sample(
+        tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)),
+        sample_shape=image_shape)
+    super().__init__(distribution=base, bijector=tfb.Invert(flow),
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype, num_classes=None):
+    return dict()
+
+  @property
+  def image_shape(self):
+    return self._image_shape
+
+  @property
+  def training(self):
+    return self._training
+
+  @property
+  def layers(self):
+    """The Keras layer that owns this flow's variables."""
+    return self._layers
+
+  @property
+  def flow(self):
+    """The data-to-latent bijector `f` (`bijector` is `tfb.Invert(f)`)."""
+    return self.bijector.bijector
+
+  @property
+  def trainable_variables(self):
+    return tuple(self._layers.trainable_variables)
+
+  @property
+  def non_trainable_variables(self):
+    return tuple(self._layers.non_trainable_variables)
+
+  @property
+  def variables(self):
+    return tuple(self._layers.variables)
+
+  def _check_value(self, x, arg_name):
+    """Static checks of dtype and shape, always on."""
+    if x.dtype != self.dtype:
+      raise ValueError(f"{self.name}: `{arg_name}` must have dtype "
+                       f"{self.dtype.name}; got {x.dtype.name}.")
+    shape = x.shape
+    if shape.rank is not None and (
+        shape.rank < 3 or not shape[-3:].is_compatible_with(
+            self._image_shape)):
+      raise ValueError(
+          f"{self.name}: `{arg_name}` must have shape [..., "
+          f"{', '.join(map(str, self._image_shape))}]; got {shape}.")
+
+  def _sample_control_dependencies(self, x):
+    if not self.validate_args:
+      return []
+    if not self._pixels:
+      return [tf.debugging.assert_all_finite(
+          x, message=f"{self.name}: `value` must be finite")]
+    message = (f"{self.name}: `value` (dequantized pixels) must be finite and "
+               "in [0, 256)")
+    return [tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype),
+                                              message=message),
+            tf.debugging.assert_less(x, tf.constant(256.0, x.dtype),
+                                     message=message)]
+
+  def _log_prob(self, x, **kwargs):
+    self._check_value(x, "value")
+    # TFP's bijector cache is keyed by the input tensor and by bijector
+    # equality, and bijectors with equal parameters (two LogitTransform(0.05))
+    # are equal. When the same `x` is seen from a nested graph first (Keras
+    # traces `call` inside its own FuncGraph), a later call from the outer
+    # graph would get the nested graph's output back. A fresh tensor per call
+    # keeps every entry local to the graph that made it.
+    return super()._log_prob(tf.identity(x), **kwargs)
