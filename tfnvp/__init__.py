@@ -18,11 +18,20 @@ if _keras.backend.backend() != "tensorflow":
 from tfnvp import bijectors
 from tfnvp import flows
 from tfnvp import networks
+from tfnvp.flows.glow import Glow
 from tfnvp.flows.real_nvp import RealNVP
 from tfnvp.metrics import bits_per_dim
 from tfnvp.sampling import sample_at_temperature
 from tfnvp.sampling import to_uint8
 
-__all__ = ["RealNVP", "bijectors", "bits_per_dim", "flows", "networks",
-           "sample_at_temperature", "to_uint8"]
+__all__ = [
+    "Glow",
+    "RealNVP",
+    "bijectors",
+    "bits_per_dim",
+    "flows",
+    "networks",
+    "sample_at_temperature",
+    "to_uint8",
+]
 __version__ = "0.1.0"

@@ -2,6 +2,9 @@
 
 from tfnvp.networks.actnorm_parameters import ActNormParameters
 from tfnvp.networks.conv1x1_parameters import InvertibleConv1x1Parameters
+from tfnvp.networks.glow import GlowCouplingNetwork
+from tfnvp.networks.glow import GlowSplitPrior
+from tfnvp.networks.glow import ZeroConv2D
 from tfnvp.networks.moving_moments import MovingMoments
 from tfnvp.networks.resnet import ResNetShiftAndLogScale
 from tfnvp.networks.resnet import ResidualBlock
@@ -9,9 +12,12 @@ from tfnvp.networks.weight_norm import WeightNormConv2D
 
 __all__ = [
     "ActNormParameters",
+    "GlowCouplingNetwork",
+    "GlowSplitPrior",
     "InvertibleConv1x1Parameters",
     "MovingMoments",
     "ResNetShiftAndLogScale",
     "ResidualBlock",
     "WeightNormConv2D",
+    "ZeroConv2D",
 ]

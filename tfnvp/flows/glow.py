@@ -1,0 +1,270 @@
+"""Glow's multi-level flow as a `tfd.TransformedDistribution`."""
+
+import functools
+
+import keras
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+from tfnvp import bijectors
+from tfnvp import networks
+from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.flows.image_flow import check_image_shape
+from tfnvp.internal.checks import check_int
+
+__all__ = ["Glow", "GlowLayers", "glow_level_shapes"]
+
+
+def glow_level_shapes(image_shape, num_levels):
+  """The event shape inside each level (after its squeeze).
+
+  Level `k` sees `[H / 2^(k+1), W / 2^(k+1), 2^(k+2) C / 2^k]`: each level
+  squeezes (4x the channels) and every level but the last hands half of its
+  channels on.
+
+  Raises:
+    ValueError: if `H` and `W` are not divisible by `2 ** num_levels`.
+  """
+  height, width, channels = check_image_shape(image_shape)
+  check_int("num_levels", num_levels, 1)
+  factor = 2 ** num_levels
+  if height % factor or width % factor:
+    raise ValueError(
+        f"`num_levels`={num_levels} is too deep for `image_shape`="
+        f"{tuple(image_shape)}: {num_levels} squeezes need H and W divisible "
+        f"by {factor}.")
+  shapes = []
+  for _ in range(num_levels):
+    height, width, channels = height // 2, width // 2, 4 * channels
+    shapes.append((height, width, channels))
+    channels //= 2
+  return shapes
+
+
+class GlowLayers(keras.layers.Layer):
+  """Owns every variable of a `tfnvp.Glow` flow.
+
+  Per step `i` (levels in order, `depth` steps each): `actnorm_i`
+  (`ActNormParameters`), `conv1x1_i` (`InvertibleConv1x1Parameters`) and
+  `coupling_i` (`GlowCouplingNetwork`); per split `k` with
+  `learn_prior`: `prior_k` (`GlowSplitPrior`). All variables exist after
+  construction.
+
+  Args:
+    image_shape: `(H, W, C)`.
+    num_levels: number of levels.
+    depth: steps per level.
+    hidden_channels: width of the coupling networks.
+    coupling: `"affine"` or `"additive"`.
+    lu_decomposed: parameterization of the 1x1 convolutions.
+    learn_prior: whether each split has a learned prior.
+    seed: Python `int` or `None`: the 1x1 convolutions start from rotations
+      seeded `seed + i`.
+    **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
+  """
+
+  def __init__(self, image_shape, num_levels, depth, hidden_channels,
+               coupling="affine", lu_decomposed=True, learn_prior=True,
+               seed=None, **kwargs):
+    super().__init__(**kwargs)
+    shapes = glow_level_shapes(image_shape, num_levels)
+    check_int("depth", depth, 1)
+    check_int("hidden_channels", hidden_channels, 1)
+    self.image_shape = check_image_shape(image_shape)
+    self.num_levels = num_levels
+    self.depth = depth
+    self.hidden_channels = hidden_channels
+    self.coupling = coupling
+    self.lu_decomposed = bool(lu_decomposed)
+    self.learn_prior = bool(learn_prior)
+    self.seed = seed
+    policy = self.dtype_policy
+    step = 0
+    for level, shape in enumerate(shapes):
+      channels = shape[-1]
+      for _ in range(depth):
+        # Named attributes, not lists: TF checkpoints track a Keras 3
+        # layer's attributes but not the lists it holds (keras#18398).
+        setattr(self, f"actnorm_{step}", networks.ActNormParameters(
+            channels, dtype=policy, name=f"actnorm_{step}"))
+        setattr(self, f"conv1x1_{step}",
+                networks.InvertibleConv1x1Parameters(
+                    channels, lu_decomposed=lu_decomposed,
+                    seed=None if seed is None else seed + step,
+                    dtype=policy, name=f"conv1x1_{step}"))
+        net = networks.GlowCouplingNetwork(
+            channels, hidden_channels, coupling, dtype=policy,
+            name=f"coupling_{step}")
+        net.build((None,) + shape)
+        setattr(self, f"coupling_{step}", net)
+        step += 1
+      if learn_prior and level < num_levels - 1:
+        prior = networks.GlowSplitPrior(channels, dtype=policy,
+                                        name=f"prior_{level}")
+        prior.build((None,) + shape)
+        setattr(self, f"prior_{level}", prior)
+    self.num_steps = step
+    self.built = True  # every weight exists: nothing for Keras to build
+
+  def step_layers(self, step):
+    """`(actnorm, conv1x1, coupling network)` of step `step`."""
+    return (getattr(self, f"actnorm_{step}"), getattr(self, f"conv1x1_{step}"),
+            getattr(self, f"coupling_{step}"))
+
+  def prior(self, level):
+    """The `GlowSplitPrior` of `level`'s split, or `None`."""
+    return getattr(self, f"prior_{level}", None)
+
+  def call(self, inputs):
+    raise NotImplementedError(
+        "GlowLayers only holds variables; use tfnvp.Glow(layers=...) to "
+        "evaluate the flow.")
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(image_shape=self.image_shape, num_levels=self.num_levels,
+                  depth=self.depth, hidden_channels=self.hidden_channels,
+                  coupling=self.coupling, lu_decomposed=self.lu_decomposed,
+                  learn_prior=self.learn_prior, seed=self.seed)
+    return config
+
+
+def _build_flow(layers, training, validate_args):
+  """The data-to-latent bijector of all levels (without preprocessing)."""
+  shapes = glow_level_shapes(layers.image_shape, layers.num_levels)
+  steps = iter(range(layers.num_steps))
+
+  def flow_step(channels):
+    actnorm, conv, net = layers.step_layers(next(steps))
+    return [
+        bijectors.ActNorm(channels, layer=actnorm, training=training,
+                          validate_args=validate_args),
+        bijectors.InvertibleConv1x1(channels, layer=conv,
+                                    validate_args=validate_args),
+        bijectors.AffineCoupling(
+            "channel", 0, functools.partial(net, training=training),
+            validate_args=validate_args),
+    ]
+
+  def level(index):
+    channels = shapes[index][-1]
+    squeeze = bijectors.Squeeze(validate_args=validate_args)
+    parts = [squeeze]
+    for _ in range(layers.depth):
+      parts += flow_step(channels)
+    if index < len(shapes) - 1:
+      prior = layers.prior(index)
+      if prior is not None:
+        parts.append(bijectors.AffineCoupling(
+            "channel", 1, functools.partial(prior, training=training),
+            validate_args=validate_args))
+      parts.append(bijectors.FactorOut(level(index + 1),
+                                       validate_args=validate_args))
+    parts.append(tfb.Invert(squeeze))
+    return tfb.Chain(parts[::-1], validate_args=validate_args,
+                     name=f"level_{index}")
+
+  return level(0)
+
+
+class Glow(ImageFlow):
+  """Glow's multi-level flow over `[H, W, C]` images [1].
+
+  A `tfd.TransformedDistribution` of a standard normal over the event
+  `[H, W, C]`, pushed through the inverse of the data-to-latent map
+
+  ```none
+  f = level_0 o preprocess                       # applied right to left
+  preprocess(x) = x / 256 - 1/2                  # pixels [0, 256) -> [-1/2, 1/2)
+  level_k = unsqueeze o FactorOut(level_{k+1}) o prior_k
+            o [coupling o conv1x1 o actnorm] x depth o squeeze
+  level_last = unsqueeze o [coupling o conv1x1 o actnorm] x depth o squeeze
+  log_prob(x) = Normal(f(x)).log_prob + log|det df/dx|
+  ```
+
+  * actnorm: `tfnvp.bijectors.ActNorm`, initialized from the first training
+    batch;
+  * conv1x1: `tfnvp.bijectors.InvertibleConv1x1` (LU by default);
+  * coupling: `tfnvp.bijectors.AffineCoupling` on channel halves with a
+    `tfnvp.networks.GlowCouplingNetwork` (sigmoid scale, or additive);
+  * prior_k (`learn_prior=True`): the factored-out half is
+    `N(mean(x2), exp(logs(x2))^2)` given the kept half, as an affine
+    coupling (`tfnvp.networks.GlowSplitPrior`); without it, `N(0, I)`.
+
+  The latent code `f(x)` has the image's shape. The density is over all of
+  R^D (the preprocessing is affine); on dequantized 8-bit pixels in
+  `[0, 256)^D` its bits/dim are the paper's metric, as for `tfnvp.RealNVP`.
+
+  Training and inference: `training=False` (the default) for evaluation,
+  sampling and export; `flow.copy(training=True)` (same variables) for the
+  loss: there the actnorms (in the steps and in the coupling networks)
+  initialize from the first batch they see, once.
+
+  Args:
+    image_shape: `(H, W, C)`, Python ints; `H` and `W` divisible by
+      `2 ** num_levels`.
+    num_levels: Python `int >= 1`.
+    depth: Python `int >= 1`, steps per level.
+    hidden_channels: width of the coupling networks.
+    coupling: `"affine"` (default) or `"additive"`.
+    lu_decomposed: Python `bool`, the 1x1 convolutions' parameterization.
+    learn_prior: Python `bool`, a learned prior at each split.
+    seed: Python `int` or `None`, seeds the 1x1 convolutions' rotations.
+    training: Python `bool`, see above.
+    layers: a `GlowLayers` to share variables with, or `None`.
+    dtype: `tf.float32` or `tf.float64`.
+    validate_args: Python `bool`; if `True`, `log_prob` checks that its input
+      is finite and in `[0, 256)`.
+    name: Python `str`, name of the distribution.
+
+  Raises:
+    ValueError: for invalid arguments, a `layers` built for another
+      configuration, and at call time for an input of the wrong rank, shape
+      or dtype.
+
+  #### Examples
+
+  ```python
+  flow = tfnvp.Glow(image_shape=(28, 28, 1), num_levels=2, depth=8,
+                    hidden_channels=64)
+  loss = -tf.reduce_mean(flow.copy(training=True).log_prob(images))
+  samples = tfnvp.sample_at_temperature(flow, 16, 0.7, seed=[1, 2])
+  ```
+
+  #### References
+
+  [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, image_shape, num_levels=2, depth=8, hidden_channels=128,
+               coupling="affine", lu_decomposed=True, learn_prior=True,
+               seed=None, training=False, layers=None, dtype=tf.float32,
+               validate_args=False, name="Glow"):
+    parameters = dict(locals())
+    image_shape = check_image_shape(image_shape)
+    dtype = tf.as_dtype(dtype)
+    if dtype not in (tf.float32, tf.float64):
+      raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+    expected = dict(image_shape=image_shape, num_levels=num_levels,
+                    depth=depth, hidden_channels=hidden_channels,
+                    coupling=coupling, lu_decomposed=bool(lu_decomposed),
+                    learn_prior=bool(learn_prior))
+    if layers is None:
+      layers = GlowLayers(dtype=dtype.name, seed=seed, name=f"{name}_layers",
+                          **expected)
+    else:
+      got = {k: getattr(layers, k, None) for k in expected}
+      if got != expected:
+        raise ValueError(f"`layers` was built for {got}, not {expected}.")
+    parameters["layers"] = layers   # so that `copy()` shares the variables
+    preprocess = tfb.Chain([tfb.Shift(tf.constant(-0.5, dtype)),
+                            tfb.Scale(tf.constant(1.0 / 256.0, dtype))],
+                           name="preprocess")
+    flow = tfb.Chain([_build_flow(layers, bool(training), validate_args),
+                      preprocess], name="glow")
+    super().__init__(flow, layers, image_shape, pixels=True,
+                     training=training, dtype=dtype,
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)

@@ -1,0 +1,213 @@
+"""Glow's coupling network and its learned prior at each split."""
+
+import keras
+import tensorflow as tf
+
+from tfnvp.internal.checks import check_int
+from tfnvp.networks.actnorm_parameters import ActNormParameters
+
+__all__ = ["GlowCouplingNetwork", "GlowSplitPrior", "ZeroConv2D"]
+
+COUPLINGS = ("affine", "additive")
+
+
+def _fold(inputs):
+  """`[..., H, W, C]` -> `[N, H, W, C]` and the batch shape to restore."""
+  return (tf.reshape(inputs, tf.concat([[-1], tf.shape(inputs)[-3:]], 0)),
+          tf.shape(inputs)[:-3])
+
+
+def _unfold(outputs, batch_shape, inputs):
+  out = tf.reshape(outputs, tf.concat(
+      [batch_shape, tf.shape(outputs)[1:]], axis=0))
+  return tf.ensure_shape(out, inputs.shape[:-1].concatenate(
+      outputs.shape[-1:]))
+
+
+class ZeroConv2D(keras.layers.Layer):
+  """Glow's zero-initialized output convolution: `conv(x) * exp(3 * logs)`.
+
+  Kernel, bias and the per-channel `logs` start at zero, so the output is
+  zero until training moves them; the factor 3 speeds up the learning of
+  the output scale, as in Glow [1].
+
+  Args:
+    filters: Python `int >= 1`, output channels.
+    kernel_size: Python `int`, odd (padding `SAME`).
+    **kwargs: forwarded to `keras.layers.Layer`.
+
+  #### References
+
+  [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, filters, kernel_size=3, **kwargs):
+    super().__init__(**kwargs)
+    check_int("filters", filters, 1)
+    self.filters = filters
+    self.kernel_size = kernel_size
+    self.conv = keras.layers.Conv2D(filters, kernel_size, padding="same",
+                                    kernel_initializer="zeros",
+                                    dtype=self.dtype_policy)
+    self.logs = self.add_weight(shape=(filters,), initializer="zeros",
+                                name="logs")
+
+  def build(self, input_shape):
+    self.conv.build(input_shape)
+
+  def call(self, inputs):
+    return self.conv(inputs) * tf.exp(3.0 * self.logs)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(filters=self.filters, kernel_size=self.kernel_size)
+    return config
+
+
+class GlowCouplingNetwork(keras.layers.Layer):
+  """The `(shift, log_scale)` network of Glow's affine coupling [1].
+
+  Given the coupling's masked input `b * x` (`[..., H, W, channels]`):
+
+  ```none
+  h = relu(actnorm(conv3x3(b * x)))          # hidden_channels
+  h = relu(actnorm(conv1x1(h)))
+  shift, raw = split(ZeroConv2D(3x3)(h), 2)  # channels each
+  log_scale = log(sigmoid(raw + 2))          # coupling="affine": scale in (0, 1)
+  log_scale = 0                              # coupling="additive"
+  ```
+
+  With `tfnvp.bijectors.AffineCoupling("channel", parity, net)` this is
+  Glow's coupling on channel halves. The output convolution starts at
+  zero, so at initialization `shift = 0` and the scale is `sigmoid(2)`
+  (0.88) for the affine coupling, 1 for the additive one. The two actnorms
+  initialize from the first training batch
+  (`tfnvp.networks.ActNormParameters`), in training mode only.
+
+  Args:
+    channels: Python `int >= 1`, channels of the coupling's input and of
+      `shift`/`log_scale`.
+    hidden_channels: Python `int >= 1`, width of the network.
+    coupling: `"affine"` (default) or `"additive"`.
+    **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
+
+  Raises:
+    ValueError: for a non-positive size or an unknown `coupling`.
+
+  #### References
+
+  [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, channels, hidden_channels=512, coupling="affine",
+               **kwargs):
+    super().__init__(**kwargs)
+    check_int("channels", channels, 1)
+    check_int("hidden_channels", hidden_channels, 1)
+    if coupling not in COUPLINGS:
+      raise ValueError(f"`coupling` must be one of {COUPLINGS}; got "
+                       f"{coupling!r}.")
+    self.channels = channels
+    self.hidden_channels = hidden_channels
+    self.coupling = coupling
+    policy = self.dtype_policy
+    self.conv_in = keras.layers.Conv2D(
+        hidden_channels, 3, padding="same", use_bias=False,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.05),
+        dtype=policy)
+    self.norm_in = ActNormParameters(hidden_channels, dtype=policy)
+    self.conv_hidden = keras.layers.Conv2D(
+        hidden_channels, 1, use_bias=False,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=0.05),
+        dtype=policy)
+    self.norm_hidden = ActNormParameters(hidden_channels, dtype=policy)
+    self.conv_out = ZeroConv2D(2 * channels, 3, dtype=policy)
+
+  def build(self, input_shape):
+    input_shape = (None,) + tuple(input_shape[-3:])   # `call` folds batches
+    self.conv_in.build(input_shape)
+    hidden_shape = input_shape[:-1] + (self.hidden_channels,)
+    self.conv_hidden.build(hidden_shape)
+    self.conv_out.build(hidden_shape)
+
+  def _actnorm_relu(self, norm, h, training):
+    bias, log_scale = norm.values(h.dtype, h if training else None)
+    return tf.nn.relu((h + bias) * tf.exp(log_scale))
+
+  def call(self, inputs, training=False):
+    h, batch_shape = _fold(inputs)
+    h = self._actnorm_relu(self.norm_in, self.conv_in(h), training)
+    h = self._actnorm_relu(self.norm_hidden, self.conv_hidden(h), training)
+    out = _unfold(self.conv_out(h), batch_shape, inputs)
+    shift, raw = tf.split(out, 2, axis=-1)
+    if self.coupling == "additive":
+      return shift, tf.zeros_like(raw)
+    return shift, tf.math.log_sigmoid(raw + 2.0)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(channels=self.channels, hidden_channels=self.hidden_channels,
+                  coupling=self.coupling)
+    return config
+
+
+class GlowSplitPrior(keras.layers.Layer):
+  """Glow's learned prior on the half factored out at a split [1].
+
+  The factored half `x1` (first channels) is modelled as
+  `N(mean(x2), exp(logs(x2))^2)` given the kept half `x2`, with `(mean,
+  logs) = ZeroConv2D(3x3)(x2)`. Standardizing `x1` is an affine coupling
+  that passes `x2` through, so this layer returns the coupling's pair for
+  `tfnvp.bijectors.AffineCoupling("channel", 1, prior)`:
+
+  ```none
+  eps1 = (x1 - mean) * exp(-logs)  =  x1 * exp(log_scale) + shift
+  log_scale = -logs,   shift = -mean * exp(-logs)
+  ```
+
+  and `eps1` is then standard normal under the flow's base distribution.
+  At initialization `mean = logs = 0`: the prior is `N(0, I)`.
+
+  Args:
+    channels: Python `int >= 2`, even, channels at the split (both halves).
+    **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
+
+  Raises:
+    ValueError: if `channels` is not an even int >= 2.
+
+  #### References
+
+  [1]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
+  """
+
+  def __init__(self, channels, **kwargs):
+    super().__init__(**kwargs)
+    check_int("channels", channels, 2)
+    if channels % 2:
+      raise ValueError(f"`channels` must be even; got {channels!r}.")
+    self.channels = channels
+    self.conv = ZeroConv2D(channels, 3, dtype=self.dtype_policy)
+
+  def build(self, input_shape):
+    self.conv.build((None,) + tuple(input_shape[-3:]))  # `call` folds batches
+
+  def call(self, inputs, training=False):
+    del training  # no batch statistics
+    h, batch_shape = _fold(inputs)
+    out = _unfold(self.conv(h), batch_shape, inputs)
+    mean, logs = tf.split(out, 2, axis=-1)
+    # The coupling reads the first half; the second (passed through) is 0.
+    zeros = tf.zeros_like(mean)
+    return (tf.concat([-mean * tf.exp(-logs), zeros], axis=-1),
+            tf.concat([-logs, zeros], axis=-1))
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(channels=self.channels)
+    return config
