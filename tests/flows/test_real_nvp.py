@@ -1,19 +1,14 @@
 """tfnvp.RealNVP: shapes, exactness, normalization, modes, replicas, errors."""
 
-import math
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 import tfnvp
 from tests import kit
 from tfnvp import networks
 from tfnvp.flows import coupling_plan
-
-tfd = tfp.distributions
 
 
 def _flow(image_shape=(8, 8, 1), num_scales=2, seed=0, stddev=0.3, **kwargs):
