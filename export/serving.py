@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import tfnvp
 from export.contract import SIGNATURES
+from tfnvp.flows import ImageFlow
 from tfnvp.internal.checks import check_int
 
 __all__ = ["build_serving_module", "check_version_dir", "export_saved_model"]
@@ -105,10 +106,11 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
          manifolds [1]; its endpoints are a and b.
   ```
 
-  `encode` accepts the whole domain of `f`: with the logit preprocessing
-  that is the open interval `(-256 alpha / (1 - 2 alpha), 256 (1 - alpha) /
-  (1 - 2 alpha))` (which `decode` can return), wider than the pixel range
-  `[0, 256)` that `log_prob` requires. In float32 the inverse logit rounds
+  `encode` accepts the whole domain of `f` (`flow.domain`): with Real NVP's
+  logit preprocessing that is the open interval `(-256 alpha / (1 - 2
+  alpha), 256 (1 - alpha) / (1 - 2 alpha))` (which `decode` can return),
+  wider than the pixel range `[0, 256)` that `log_prob` requires; Glow's
+  is all reals. In float32 the inverse logit rounds
   to an end of that interval once `|logit| > ~16.6`, so `decode` of a
   latent far from the data can return an end value, which `encode` refuses
   (its logit is infinite). The variables are tracked as the raw
@@ -116,7 +118,7 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
   object, so the session-based loader of TF Serving finds every variable.
 
   Args:
-    flow: a `tfnvp.RealNVP`.
+    flow: a `tfnvp.RealNVP` or `tfnvp.Glow` (a `tfnvp.flows.ImageFlow`).
     max_samples: Python `int >= 1`, the largest `num_samples` of `sample`.
     max_interpolation_steps: Python `int >= 2`, the largest `num_steps`.
 
@@ -125,30 +127,28 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
     name to a `tf.function`; pass both to `tf.saved_model.save`.
 
   Raises:
-    ValueError: for a flow that is not a `tfnvp.RealNVP` in inference mode
-      or bad limits.
+    ValueError: for a flow that is not an image flow in inference mode, or
+      bad limits.
 
   #### References
 
   [1]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density estimation
        using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
   """
-  if not isinstance(flow, tfnvp.RealNVP) or flow.training:
-    raise ValueError("`flow` must be a tfnvp.RealNVP in inference mode "
-                     f"(training=False); got {flow!r}.")
+  if not isinstance(flow, ImageFlow) or flow.training:
+    raise ValueError("`flow` must be a tfnvp.RealNVP or tfnvp.Glow in "
+                     f"inference mode (training=False); got {flow!r}.")
   check_int("max_samples", max_samples, 1)
   check_int("max_interpolation_steps", max_interpolation_steps, 2)
   image_shape = tuple(flow.image_shape)
   num_dims = math.prod(image_shape)
   dtype = flow.dtype
-  if flow.logit_alpha is None:
-    domain, domain_text = None, "finite"
-    pixels, pixels_text = None, "finite"
-  else:
-    alpha = flow.logit_alpha
-    domain = (-256.0 * alpha / (1 - 2 * alpha),
-              256.0 * (1 - alpha) / (1 - 2 * alpha), False)
+  domain, domain_text = None, "finite"
+  if flow.domain is not None:
+    domain = (*flow.domain, False)
     domain_text = f"finite and in ({domain[0]:.6g}, {domain[1]:.6g})"
+  pixels, pixels_text = None, "finite"
+  if flow.pixels:
     pixels, pixels_text = (0.0, 256.0, True), "finite and in [0, 256)"
 
   def spec(signature, name, shape):
@@ -280,7 +280,7 @@ def export_saved_model(flow, export_dir, *, max_samples=256,
   half-written version.
 
   Args:
-    flow: a `tfnvp.RealNVP` in inference mode.
+    flow: a `tfnvp.RealNVP` or `tfnvp.Glow` in inference mode.
     export_dir: `BASE/NAME/VERSION`; `--model_base_path` of the server is
       `BASE/NAME`.
     max_samples: see `build_serving_module`.

@@ -5,20 +5,28 @@ import json
 import os
 
 from tfnvp.flows import coupling_plan
+from tfnvp.flows import glow_level_shapes
 from tfnvp.internal.checks import check_int
+from tfnvp.networks.glow import COUPLINGS
 
 __all__ = ["CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
            "save_config"]
 
 CONFIG_FILE = "config.json"
 
-MODELS = ("realnvp",)
+MODELS = ("realnvp", "glow")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  """Architecture of the flow (arguments of `tfnvp.RealNVP`)."""
+  """Architecture of the flow: `tfnvp.RealNVP` or `tfnvp.Glow`.
+
+  `num_scales` and `hidden_channels` are both models' (Glow's levels are
+  its scales); `num_res_blocks`, `logit_alpha` and `batch_norm_momentum`
+  are Real NVP's; `depth`, `coupling`, `lu_decomposed` and `learn_prior`
+  are Glow's.
+  """
 
   name: str = "realnvp"
   image_shape: tuple = (28, 28, 1)
@@ -27,14 +35,25 @@ class ModelConfig:
   num_res_blocks: int = 2
   logit_alpha: float | None = 0.05
   batch_norm_momentum: float = 0.95
+  depth: int = 8
+  coupling: str = "affine"
+  lu_decomposed: bool = True
+  learn_prior: bool = True
 
   def __post_init__(self):
     if self.name not in MODELS:
       raise ValueError(f"`model` must be one of {MODELS}; got {self.name!r}.")
     object.__setattr__(self, "image_shape", tuple(self.image_shape))
-    coupling_plan(self.image_shape, self.num_scales)  # raises if too deep
     check_int("hidden_channels", self.hidden_channels, 1)
-    check_int("num_res_blocks", self.num_res_blocks, 0)
+    if self.name == "realnvp":
+      coupling_plan(self.image_shape, self.num_scales)  # raises if too deep
+      check_int("num_res_blocks", self.num_res_blocks, 0)
+    else:
+      glow_level_shapes(self.image_shape, self.num_scales)
+      check_int("depth", self.depth, 1)
+      if self.coupling not in COUPLINGS:
+        raise ValueError(f"`coupling` must be one of {COUPLINGS}; got "
+                         f"{self.coupling!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 import tfnvp
+from tfnvp.flows import GlowLayers
 from tfnvp.flows import RealNVPLayers
 from training import strategies
 
@@ -16,6 +17,7 @@ def regularized_variables(layers):
   """The weight-norm scales `g` and the tanh scales of the coupling networks.
 
   Real NVP applies its L2 penalty (5e-5) to these only (appendix of [1]).
+  Glow has neither (and no L2 penalty): the list is empty.
   """
   return [v for v in layers.trainable_variables
           if v.path.endswith("/g") or v.path.endswith("/log_scale_factor")]
@@ -27,14 +29,27 @@ def _replica_context():
       else None
 
 
+def _layers(config):
+  """The Keras layer that owns the variables of `config`'s flow."""
+  if config.name == "glow":
+    return GlowLayers(config.image_shape, config.num_scales, config.depth,
+                      config.hidden_channels, config.coupling,
+                      config.lu_decomposed, config.learn_prior, name="glow")
+  return RealNVPLayers(config.image_shape, config.num_scales,
+                       config.hidden_channels, config.num_res_blocks,
+                       config.batch_norm_momentum, name="realnvp")
+
+
 class FlowModel(keras.Model):
-  """Trains `tfnvp.RealNVP` by maximum likelihood with Keras `fit`.
+  """Trains `tfnvp.RealNVP` or `tfnvp.Glow` by maximum likelihood with `fit`.
 
   The model's input is a batch of dequantized images in `[0, 256)` (no
   labels). Its output (`model(images)`) is the per-image `log_prob` in
   pixel space. `fit` minimizes the mean negative log-likelihood and reports
   it as `loss` (nats per image) and `bits_per_dim` (the paper's metric);
-  training uses batch statistics, `evaluate` and `predict` moving ones.
+  training uses the flow's training mode (Real NVP: batch statistics;
+  Glow: the actnorms initialize from the first batch), `evaluate` and
+  `predict` its inference mode.
 
   Under a `tf.distribute` strategy each replica's loss is its sum of
   negative log-likelihoods divided by the global number of images, the
@@ -59,18 +74,21 @@ class FlowModel(keras.Model):
     self.model_config = model_config
     self.l2 = l2
     self.clip_norm = clip_norm
-    self.flow_layers = RealNVPLayers(
-        model_config.image_shape, model_config.num_scales,
-        model_config.hidden_channels, model_config.num_res_blocks,
-        model_config.batch_norm_momentum, name="realnvp")
+    self.flow_layers = _layers(model_config)
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self._num_dims = math.prod(model_config.image_shape)
     self.built = True  # every weight exists: nothing for Keras to build
 
   def flow(self, training=False, **kwargs):
-    """The `tfnvp.RealNVP` on this model's variables."""
+    """The `tfnvp.RealNVP` or `tfnvp.Glow` on this model's variables."""
     config = self.model_config
+    if config.name == "glow":
+      return tfnvp.Glow(
+          config.image_shape, config.num_scales, config.depth,
+          config.hidden_channels, config.coupling, config.lu_decomposed,
+          config.learn_prior, training=training, layers=self.flow_layers,
+          **kwargs)
     return tfnvp.RealNVP(
         config.image_shape, config.num_scales, config.hidden_channels,
         config.num_res_blocks, logit_alpha=config.logit_alpha,
@@ -100,7 +118,7 @@ class FlowModel(keras.Model):
     return results
 
   def _penalty(self):
-    if not self.l2:
+    if not self.l2 or not regularized_variables(self.flow_layers):
       return tf.constant(0.0)
     return self.l2 * tf.add_n(
         [tf.reduce_sum(tf.square(v)) for v in

@@ -1,4 +1,4 @@
-r"""Trains a Real NVP model on a TFDS image dataset with Keras `fit`.
+r"""Trains a Real NVP or Glow model on a TFDS image dataset with Keras `fit`.
 
 ```
 python -m training.train --dataset mnist --model-dir runs/mnist \
@@ -230,7 +230,7 @@ def build_parser():
   model_defaults = defaults.model
   parser = argparse.ArgumentParser(
       prog="python -m training.train",
-      description="Train a Real NVP model on a TFDS image dataset.",
+      description="Train a Real NVP or Glow model on a TFDS image dataset.",
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   add = parser.add_argument
   add("--dataset", default=defaults.dataset,
@@ -238,9 +238,19 @@ def build_parser():
   add("--model-dir", required=True,
       help="folder of the run: config, checkpoints, logs, samples")
   add("--model", default=model_defaults.name, choices=config_lib.MODELS)
-  add("--num-scales", type=int, default=model_defaults.num_scales)
+  add("--num-scales", type=int, default=model_defaults.num_scales,
+      help="scales (Real NVP) or levels (Glow)")
   add("--hidden-channels", type=int, default=model_defaults.hidden_channels)
-  add("--num-res-blocks", type=int, default=model_defaults.num_res_blocks)
+  add("--num-res-blocks", type=int, default=model_defaults.num_res_blocks,
+      help="Real NVP: residual blocks per coupling network")
+  add("--depth", type=int, default=model_defaults.depth,
+      help="Glow: steps (actnorm, 1x1 conv, coupling) per level")
+  add("--coupling", default=model_defaults.coupling,
+      choices=("affine", "additive"), help="Glow: coupling type")
+  add("--conv1x1", default="lu", choices=("lu", "plain"),
+      help="Glow: parameterization of the invertible 1x1 convolutions")
+  add("--prior", default="learned", choices=("learned", "standard"),
+      help="Glow: prior of the halves factored out at each split")
   add("--batch-size", type=int, default=defaults.batch_size,
       help="global batch size, split over all replicas")
   add("--epochs", type=int, default=defaults.epochs)
@@ -248,7 +258,8 @@ def build_parser():
       help="default: one pass over the training examples")
   add("--learning-rate", type=float, default=defaults.learning_rate)
   add("--l2", type=float, default=defaults.l2,
-      help="L2 penalty on weight-norm scales and tanh scales")
+      help="L2 penalty on weight-norm scales and tanh scales (Real NVP; "
+      "Glow has neither)")
   add("--clip-norm", type=float, default=defaults.clip_norm,
       help="gradient clipping by global norm; 0 disables it")
   add("--strategy", default=defaults.strategy, choices=config_lib.STRATEGIES)
@@ -279,7 +290,9 @@ def config_from_args(args):
   model = config_lib.ModelConfig(
       name=args.model, image_shape=spec.image_shape,
       num_scales=args.num_scales, hidden_channels=args.hidden_channels,
-      num_res_blocks=args.num_res_blocks)
+      num_res_blocks=args.num_res_blocks, depth=args.depth,
+      coupling=args.coupling, lu_decomposed=args.conv1x1 == "lu",
+      learn_prior=args.prior == "learned")
   return config_lib.TrainConfig(
       dataset=args.dataset, model=model, batch_size=args.batch_size,
       epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,

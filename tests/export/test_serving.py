@@ -10,6 +10,7 @@ import tensorflow as tf
 import tfnvp
 from export import serving
 from export.contract import SIGNATURES
+from tests import kit
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,25 @@ def test_export_refuses_a_bad_version_folder_or_an_existing_one(run, tmp_path):
   with pytest.raises(ValueError, match="`max_samples` must be an int >= 1; "
                      "got 0"):
     serving.build_serving_module(run.flow, max_samples=0)
+
+
+def test_a_glow_exports_with_the_same_signatures(tmp_path):
+  flow = tfnvp.Glow((8, 8, 1), num_levels=2, depth=2, hidden_channels=8,
+                    seed=0)
+  kit.randomize_weights(flow.layers, 0, stddev=0.05)
+  path = serving.export_saved_model(flow, str(tmp_path / "glow" / "1"),
+                                    max_samples=4)
+  loaded = tf.saved_model.load(path).signatures
+  x = tf.random.stateless_uniform([3, 8, 8, 1], [0, 1], 0.0, 256.0)
+  np.testing.assert_allclose(loaded["log_prob"](images=x)["log_prob"],
+                             flow.log_prob(x), rtol=1e-5)
+  z = loaded["encode"](images=x)["z"]
+  np.testing.assert_allclose(loaded["decode"](z=z)["images"], x, atol=2e-3)
+  out = loaded["sample"](num_samples=tf.constant(2),
+                         temperature=tf.constant(0.5), seed=_seed(3, 4))
+  np.testing.assert_allclose(
+      out["images"], tfnvp.sample_at_temperature(flow, 2, 0.5, seed=[3, 4]),
+      rtol=1e-4, atol=1e-3)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"`images` must be finite and in \[0, 256\)"):
+    loaded["log_prob"](images=x + 256.0)

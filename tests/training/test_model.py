@@ -52,6 +52,22 @@ def test_fit_lowers_bits_per_dim_and_evaluate_uses_moving_statistics():
       rtol=1e-5)
 
 
+def test_fit_trains_glow_and_initializes_its_actnorms_on_the_first_batch():
+  config = ModelConfig(name="glow", image_shape=(8, 8, 1), num_scales=2,
+                       hidden_channels=8, depth=2)
+  model = FlowModel(config)
+  assert not regularized_variables(model.flow_layers)   # Glow: no L2
+  model.compile(optimizer=keras.optimizers.Adam(3e-3))
+  data = tf.data.Dataset.from_tensor_slices(_images(64)).batch(32)
+  before = model.evaluate(data, verbose=0, return_dict=True)
+  flags = [v for v in model.weights if v.path.endswith("initialized")]
+  assert len(flags) == 12 and not any(float(v) for v in flags)
+  model.fit(data.repeat(), epochs=1, steps_per_epoch=20, verbose=0)
+  assert all(float(v) == 1.0 for v in flags)
+  after = model.evaluate(data, verbose=0, return_dict=True)
+  assert after["bits_per_dim"] < before["bits_per_dim"] - 0.1, (before, after)
+
+
 def test_a_nan_in_the_data_stops_training_with_a_clear_error():
   model = _model()
   model.compile(optimizer=keras.optimizers.Adam(1e-3))

@@ -68,6 +68,17 @@ class ImageFlow(tfd.TransformedDistribution):
     return self._training
 
   @property
+  def pixels(self):
+    """Whether the support is dequantized pixels in `[0, 256)`."""
+    return self._pixels
+
+  @property
+  def domain(self):
+    """`(low, high)`, the open interval of the data-to-latent map's inputs,
+    or `None` for all reals."""
+    return None
+
+  @property
   def layers(self):
     """The Keras layer that owns this flow's variables."""
     return self._layers

@@ -298,3 +298,12 @@ class RealNVP(ImageFlow):
   @property
   def logit_alpha(self):
     return self._logit_alpha
+
+  @property
+  def domain(self):
+    """The logit map's domain `(-256 a / (1 - 2 a), 256 (1 - a) / (1 - 2 a))`
+    for `a = logit_alpha` (wider than `[0, 256)`), or `None` without it."""
+    if self._logit_alpha is None:
+      return None
+    a = self._logit_alpha
+    return (-256.0 * a / (1 - 2 * a), 256.0 * (1 - a) / (1 - 2 * a))

@@ -6,7 +6,7 @@ import tensorflow as tf
 from tfnvp.internal.checks import check_int
 from tfnvp.networks.actnorm_parameters import ActNormParameters
 
-__all__ = ["GlowCouplingNetwork", "GlowSplitPrior", "ZeroConv2D"]
+__all__ = ["COUPLINGS", "GlowCouplingNetwork", "GlowSplitPrior", "ZeroConv2D"]
 
 COUPLINGS = ("affine", "additive")
 
