@@ -179,6 +179,9 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
     (["--raw-data-dir", "/nonexistent/raw"], r"/nonexistent/raw.*does not exist"),
     (["--jit-compile", "--strategy", "mirrored"],
      r"`jit_compile` \(XLA\) is for strategy 'default'; got strategy='mirrored'"),
+    (["--model", "glow", "--num-scales", "3"],
+     r"`num_levels`=3 is too deep for `image_shape`=\(28, 28, 1\)"),
+    (["--model", "glow", "--depth", "0"], r"`depth` must be an int >= 1; got 0"),
 ])
 def test_bad_flags_exit_with_a_message_naming_the_value(flags, message,
                                                         tmp_path, capsys):
