@@ -1,16 +1,16 @@
 """Glow's activation normalization: a per-channel affine map, data-initialized."""
 
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.internal import cache_util
 
 from tfnvp import networks
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.layer_bijector import ChannelLayerBijector
 
 __all__ = ["ActNorm"]
 
 
-class ActNorm(tfb.Bijector):
+class ActNorm(ChannelLayerBijector):
   """Glow's actnorm [1]: per-channel scale and bias on `[H, W, C]` events.
 
   With per-channel `bias` and `log_scale` (shape `[C]`, `s = exp(log_scale)`):
@@ -98,38 +98,9 @@ class ActNorm(tfb.Bijector):
                        validate_args=validate_args, parameters=parameters,
                        name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
-  @property
-  def channels(self):
-    return self._channels
-
-  @property
-  def layer(self):
-    """The `tfnvp.networks.ActNormParameters` that owns the variables."""
-    return self._layer
-
   @property
   def training(self):
     return self._training
-
-  @property
-  def trainable_variables(self):
-    return tuple(self._layer.trainable_variables)
-
-  @property
-  def variables(self):
-    return tuple(self._layer.variables)
-
-  def _check_event(self, x):
-    if x.shape.rank is not None and x.shape.rank < 3:
-      raise ValueError(f"{self.name}: input must have rank >= 3 "
-                       f"([..., H, W, C]); got shape {x.shape}.")
-    if x.shape[-1] is not None and x.shape[-1] != self._channels:
-      raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
-                       f"expected {self._channels} (shape {x.shape}).")
 
   def _log_det(self, x_or_y, log_scale):
     spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]),

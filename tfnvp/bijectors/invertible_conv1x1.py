@@ -1,15 +1,15 @@
 """Glow's invertible 1x1 convolution: a learned mixing of the channels."""
 
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
 
 from tfnvp import networks
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.layer_bijector import ChannelLayerBijector
 
 __all__ = ["InvertibleConv1x1"]
 
 
-class InvertibleConv1x1(tfb.Bijector):
+class InvertibleConv1x1(ChannelLayerBijector):
   """Glow's invertible 1x1 convolution [1] on `[H, W, C]` events.
 
   With a `C x C` matrix `W` (see `tfnvp.networks.InvertibleConv1x1Parameters`
@@ -74,35 +74,6 @@ class InvertibleConv1x1(tfb.Bijector):
       self._layer = layer
       super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
                        parameters=parameters, name=name)
-
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
-  @property
-  def channels(self):
-    return self._channels
-
-  @property
-  def layer(self):
-    """The `InvertibleConv1x1Parameters` that owns the weights."""
-    return self._layer
-
-  @property
-  def trainable_variables(self):
-    return tuple(self._layer.trainable_variables)
-
-  @property
-  def variables(self):
-    return tuple(self._layer.variables)
-
-  def _check_event(self, x):
-    if x.shape.rank is not None and x.shape.rank < 3:
-      raise ValueError(f"{self.name}: input must have rank >= 3 "
-                       f"([..., H, W, C]); got shape {x.shape}.")
-    if x.shape[-1] is not None and x.shape[-1] != self._channels:
-      raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
-                       f"expected {self._channels} (shape {x.shape}).")
 
   def _mix(self, x, matrix):
     # out[..., c] = sum_d matrix[c, d] x[..., d] at every pixel: a 1x1

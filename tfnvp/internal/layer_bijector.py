@@ -1,0 +1,43 @@
+"""Base of bijectors whose weights live in one Keras layer, per channel."""
+
+from tensorflow_probability import bijectors as tfb
+
+__all__ = ["ChannelLayerBijector"]
+
+
+class ChannelLayerBijector(tfb.Bijector):
+  """A bijector on `[..., H, W, channels]` events whose weights a Keras
+  layer owns (`layer`); exposes them as `trainable_variables`/`variables`.
+
+  Subclasses set `self._channels` and `self._layer` before calling
+  `super().__init__` and call `_check_event` on their inputs.
+  """
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  @property
+  def channels(self):
+    return self._channels
+
+  @property
+  def layer(self):
+    """The Keras layer that owns the weights."""
+    return self._layer
+
+  @property
+  def trainable_variables(self):
+    return tuple(self._layer.trainable_variables)
+
+  @property
+  def variables(self):
+    return tuple(self._layer.variables)
+
+  def _check_event(self, x):
+    if x.shape.rank is not None and x.shape.rank < 3:
+      raise ValueError(f"{self.name}: input must have rank >= 3 "
+                       f"([..., H, W, C]); got shape {x.shape}.")
+    if x.shape[-1] is not None and x.shape[-1] != self._channels:
+      raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
+                       f"expected {self._channels} (shape {x.shape}).")
