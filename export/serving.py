@@ -70,7 +70,7 @@ def _check_values(x, name, bounds=None, description="finite"):
 def _check_scalar_in(x, name, low, high):
   shape_ok = tf.equal(tf.size(tf.shape(x)), 0)
   return _assert(
-      tf.logical_and(shape_ok, tf.logical_and(x >= low, x <= high)),
+      tf.logical_and(shape_ok, tf.reduce_all((x >= low) & (x <= high))),
       f"`{name}` must be a scalar in [{low}, {high}]; got", x)
 
 
@@ -189,8 +189,8 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
     checks = [
         _check_scalar_in(num_samples, "num_samples", 1, max_samples),
         _assert(tf.logical_and(tf.equal(tf.size(tf.shape(temperature)), 0),
-                               tf.logical_and(tf.math.is_finite(temperature),
-                                              temperature > 0)),
+                               tf.reduce_all(tf.math.is_finite(temperature) &
+                                             (temperature > 0))),
                 "`temperature` must be a finite scalar > 0; got",
                 temperature),
         _assert(tf.reduce_all((seed >= _INT32_RANGE[0]) &
