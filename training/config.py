@@ -9,7 +9,7 @@ from tfnvp.flows import glow_level_shapes
 from tfnvp.internal.checks import check_int
 from tfnvp.networks.glow import COUPLINGS
 
-__all__ = ["CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
+__all__ = ["COUPLINGS", "CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
            "save_config"]
 
 CONFIG_FILE = "config.json"

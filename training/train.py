@@ -246,7 +246,7 @@ def build_parser():
   add("--depth", type=int, default=model_defaults.depth,
       help="Glow: steps (actnorm, 1x1 conv, coupling) per level")
   add("--coupling", default=model_defaults.coupling,
-      choices=("affine", "additive"), help="Glow: coupling type")
+      choices=config_lib.COUPLINGS, help="Glow: coupling type")
   add("--conv1x1", default="lu", choices=("lu", "plain"),
       help="Glow: parameterization of the invertible 1x1 convolutions")
   add("--prior", default="learned", choices=("learned", "standard"),

@@ -81,13 +81,8 @@ class ActNorm(ChannelLayerBijector):
                validate_args=False, name="actnorm"):
     parameters = dict(locals())
     check_int("channels", channels, 1)
-    if layer is None:
-      layer = networks.ActNormParameters(channels, epsilon, name=name)
-    elif getattr(layer, "channels", None) != channels:
-      raise ValueError(
-          f"`layer` must be a tfnvp.networks.ActNormParameters with "
-          f"channels={channels}; got {layer!r} with channels="
-          f"{getattr(layer, 'channels', None)!r}.")
+    layer = self._checked_layer(layer, channels, networks.ActNormParameters,
+                                epsilon=epsilon, name=name)
     parameters["layer"] = layer
     with tf.name_scope(name) as name:
       self._channels = channels

@@ -60,14 +60,9 @@ class InvertibleConv1x1(ChannelLayerBijector):
                validate_args=False, name="invertible_conv1x1"):
     parameters = dict(locals())
     check_int("channels", channels, 1)
-    if layer is None:
-      layer = networks.InvertibleConv1x1Parameters(
-          channels, lu_decomposed=lu_decomposed, seed=seed, name=name)
-    elif getattr(layer, "channels", None) != channels:
-      raise ValueError(
-          "`layer` must be a tfnvp.networks.InvertibleConv1x1Parameters "
-          f"with channels={channels}; got {layer!r} with channels="
-          f"{getattr(layer, 'channels', None)!r}.")
+    layer = self._checked_layer(
+        layer, channels, networks.InvertibleConv1x1Parameters,
+        lu_decomposed=lu_decomposed, seed=seed, name=name)
     parameters["layer"] = layer
     with tf.name_scope(name) as name:
       self._channels = channels

@@ -9,9 +9,22 @@ class ChannelLayerBijector(tfb.Bijector):
   """A bijector on `[..., H, W, channels]` events whose weights a Keras
   layer owns (`layer`); exposes them as `trainable_variables`/`variables`.
 
-  Subclasses set `self._channels` and `self._layer` before calling
-  `super().__init__` and call `_check_event` on their inputs.
+  Subclasses set `self._channels` and `self._layer` (from `_checked_layer`)
+  before calling `super().__init__` and call `_check_event` on their inputs.
   """
+
+  @staticmethod
+  def _checked_layer(layer, channels, layer_class, **kwargs):
+    """`layer`, or `layer_class(channels, **kwargs)` if it is None;
+    `ValueError` for a layer with another number of channels."""
+    if layer is None:
+      return layer_class(channels, **kwargs)
+    if getattr(layer, "channels", None) != channels:
+      raise ValueError(
+          f"`layer` must be a tfnvp.networks.{layer_class.__name__} with "
+          f"channels={channels}; got {layer!r} with channels="
+          f"{getattr(layer, 'channels', None)!r}.")
+    return layer
 
   @classmethod
   def _parameter_properties(cls, dtype):
