@@ -57,12 +57,13 @@ class ActNormParameters(keras.layers.Layer):
   def _initialize_once(self, x):
     """Assigns the data-dependent values unless already initialized.
 
-    Runs on every call with data (no `tf.cond`: under a distribution
-    strategy, assigning mirrored variables inside a conditional branch is
-    not supported); once initialized it writes the current values back.
+    Once initialized, the batch reductions are skipped (`batch_moments`'s
+    `skip`, a `tf.cond`), but the assignments run on every call and write
+    the current values back: under a distribution strategy, mirrored
+    variables cannot be assigned inside a conditional branch.
     """
-    mean, var = batch_moments(x)
-    done = tf.cast(self.initialized, tf.bool)
+    done = self.initialized > 0.5
+    mean, var = batch_moments(x, skip=done)
     updates = [
         self.bias.assign(tf.where(
             done, self.bias, tf.cast(-mean, self.bias.dtype))),
