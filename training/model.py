@@ -6,11 +6,9 @@ import keras
 import tensorflow as tf
 
 import tfnvp
-from tfnvp.flows import GlowLayers
-from tfnvp.flows import RealNVPLayers
 from training import strategies
 
-__all__ = ["FlowModel", "regularized_variables"]
+__all__ = ["FlowModel", "make_flow", "regularized_variables"]
 
 
 def regularized_variables(layers):
@@ -29,15 +27,26 @@ def _replica_context():
       else None
 
 
-def _layers(config):
-  """The Keras layer that owns the variables of `config`'s flow."""
+def make_flow(config, training=False, layers=None, **kwargs):
+  """The `tfnvp.RealNVP` or `tfnvp.Glow` that a `ModelConfig` describes.
+
+  Args:
+    config: a `training.config.ModelConfig`.
+    training: the flow's mode (batch statistics, actnorm initialization).
+    layers: the Keras layer holding the variables to use, or `None` for new
+      ones.
+    **kwargs: forwarded to the flow (`validate_args`, `name`, ...).
+  """
   if config.name == "glow":
-    return GlowLayers(config.image_shape, config.num_scales, config.depth,
-                      config.hidden_channels, config.coupling,
-                      config.lu_decomposed, config.learn_prior, name="glow")
-  return RealNVPLayers(config.image_shape, config.num_scales,
-                       config.hidden_channels, config.num_res_blocks,
-                       config.batch_norm_momentum, name="realnvp")
+    return tfnvp.Glow(
+        config.image_shape, config.num_scales, config.depth,
+        config.hidden_channels, config.coupling, config.lu_decomposed,
+        config.learn_prior, training=training, layers=layers, **kwargs)
+  return tfnvp.RealNVP(
+      config.image_shape, config.num_scales, config.hidden_channels,
+      config.num_res_blocks, logit_alpha=config.logit_alpha,
+      batch_norm_momentum=config.batch_norm_momentum, training=training,
+      layers=layers, **kwargs)
 
 
 class FlowModel(keras.Model):
@@ -74,7 +83,7 @@ class FlowModel(keras.Model):
     self.model_config = model_config
     self.l2 = l2
     self.clip_norm = clip_norm
-    self.flow_layers = _layers(model_config)
+    self.flow_layers = make_flow(model_config).layers
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self._num_dims = math.prod(model_config.image_shape)
@@ -82,18 +91,7 @@ class FlowModel(keras.Model):
 
   def flow(self, training=False, **kwargs):
     """The `tfnvp.RealNVP` or `tfnvp.Glow` on this model's variables."""
-    config = self.model_config
-    if config.name == "glow":
-      return tfnvp.Glow(
-          config.image_shape, config.num_scales, config.depth,
-          config.hidden_channels, config.coupling, config.lu_decomposed,
-          config.learn_prior, training=training, layers=self.flow_layers,
-          **kwargs)
-    return tfnvp.RealNVP(
-        config.image_shape, config.num_scales, config.hidden_channels,
-        config.num_res_blocks, logit_alpha=config.logit_alpha,
-        batch_norm_momentum=config.batch_norm_momentum, training=training,
-        layers=self.flow_layers, **kwargs)
+    return make_flow(self.model_config, training, self.flow_layers, **kwargs)
 
   @property
   def metrics(self):
