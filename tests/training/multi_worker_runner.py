@@ -1,9 +1,9 @@
 """One worker of the two-worker test: `train` under TF_CONFIG, then dump.
 
-Usage: python -m tests.training.multi_worker_runner MODEL_DIR DATA_DIR OUT.npz
+Usage: python -m tests.training.multi_worker_runner MODEL MODEL_DIR DATA_DIR OUT.npz
 
-Runs the small config of `test_multi_worker.py` with
-`--strategy multi_worker` and saves the flow's weights and the history's
+Runs the small config `MODEL` (`realnvp` or `glow`) of
+`test_multi_worker.py` with `--strategy multi_worker` and saves the flow's weights and the history's
 first loss to OUT.npz, so the test can compare the workers.
 """
 
@@ -14,12 +14,12 @@ import numpy as np
 from training import strategies
 
 
-def main(model_dir, data_dir, out):
+def main(name, model_dir, data_dir, out):
   # Before any other TF op: the collectives are configured here.
   strategy = strategies.make_strategy("multi_worker")
   from tests.training import test_multi_worker  # pylint: disable=g-import-not-at-top
   from training import train as train_lib  # pylint: disable=g-import-not-at-top
-  model = train_lib.train(test_multi_worker.CONFIG, model_dir,
+  model = train_lib.train(test_multi_worker.CONFIGS[name], model_dir,
                           strategy=strategy, data_dir=data_dir, verbose=0,
                           extra_callbacks=[test_multi_worker.FirstLoss()])
   np.savez(out, first_loss=model.first_loss,
