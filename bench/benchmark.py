@@ -60,14 +60,21 @@ __all__ = [
     "CONFIGS",
     "Config",
     "Settings",
+    "build_model",
+    "case_value",
     "contraction_flops",
     "cpu_model",
+    "fmt_number",
     "format_report",
     "format_table",
     "main",
     "measure",
+    "on_off",
     "plan",
+    "ratio",
     "run_benchmark",
+    "run_worker",
+    "summarize",
     "time_interleaved",
     "write_section",
 ]
@@ -76,6 +83,7 @@ IMAGE_SHAPE = (28, 28, 1)
 NUM_SCALES = 2
 GLOW = "tfb.Glow"
 TFNVP = "tfnvp"
+TFNVP_GLOW = "tfnvp.Glow"
 # Reference convolution: [batch, size, size, channels] input, 3x3 kernel.
 REF_BATCH, REF_SIZE, REF_CHANNELS = 64, 28, 64
 REF_FLOPS = 2 * REF_BATCH * REF_SIZE * REF_SIZE * REF_CHANNELS**2 * 9
@@ -145,20 +153,43 @@ def _import_tf():
   return tf, tfp, keras
 
 
+def _onednn_enabled():
+  """Whether TF's oneDNN CPU kernels are on in this process.
+
+  TF decides once, at import: `TF_ENABLE_ONEDNN_OPTS` if set, else on for
+  CPUs with AVX-512 VNNI/BF16 or AMX.
+  """
+  _import_tf()
+  from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+  return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def _num_params(variables):
   return int(sum(math.prod(v.shape) for v in variables))
 
 
-def _build_tfnvp(config):
+def _build_tfnvp(hidden_channels, num_res_blocks):
   """Returns `(eval_dist, train_dist, trainable_variables)`."""
   import tfnvp  # pylint: disable=g-import-not-at-top
   flow = tfnvp.RealNVP(image_shape=IMAGE_SHAPE, num_scales=NUM_SCALES,
-                       hidden_channels=config.hidden_channels,
-                       num_res_blocks=config.num_res_blocks)
+                       hidden_channels=hidden_channels,
+                       num_res_blocks=num_res_blocks)
   return flow, flow.copy(training=True), flow.trainable_variables
 
 
-def _build_glow(config, steps):
+def _build_tfnvp_glow(hidden_channels, depth):
+  """Returns `(eval_dist, train_dist, trainable_variables)` of `tfnvp.Glow`.
+
+  Its actnorms initialize in the first call of the training copy, i.e. in
+  the training step's first (untimed) call.
+  """
+  import tfnvp  # pylint: disable=g-import-not-at-top
+  flow = tfnvp.Glow(image_shape=IMAGE_SHAPE, num_levels=NUM_SCALES,
+                    depth=depth, hidden_channels=hidden_channels, seed=0)
+  return flow, flow.copy(training=True), flow.trainable_variables
+
+
+def _build_glow(hidden_channels, steps):
   """Returns `(dist, dist, trainable_variables)` of a stock `tfb.Glow`.
 
   `tfb.GlowDefaultNetwork` creates its variables on construction (`plan`
@@ -167,16 +198,34 @@ def _build_glow(config, steps):
   """
   _, tfp, _ = _import_tf()
   tfb, tfd = tfp.bijectors, tfp.distributions
+  sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))  # deep Chains
   glow = tfb.Glow(
       output_shape=IMAGE_SHAPE, num_glow_blocks=NUM_SCALES,
       num_steps_per_block=steps,
       coupling_bijector_fn=functools.partial(
-          tfb.GlowDefaultNetwork, num_hidden=config.hidden_channels),
+          tfb.GlowDefaultNetwork, num_hidden=hidden_channels),
       exit_bijector_fn=tfb.GlowDefaultExitNetwork)
   latent_shape = glow.inverse_event_shape(IMAGE_SHAPE)   # [H * W * C]
   dist = tfd.TransformedDistribution(
       tfd.Sample(tfd.Normal(0.0, 1.0), latent_shape), glow)
   return dist, dist, dist.trainable_variables
+
+
+def build_model(spec):
+  """`(eval_dist, train_dist, trainable_variables)` of a worker's `spec`.
+
+  `spec["model"]` is `TFNVP` (with `hidden_channels`, `num_res_blocks`),
+  `TFNVP_GLOW` (`hidden_channels`, `depth`) or `GLOW` (`hidden_channels`,
+  `glow_steps`).
+  """
+  model, hidden = spec["model"], spec["hidden_channels"]
+  if model == TFNVP:
+    return _build_tfnvp(hidden, spec["num_res_blocks"])
+  if model == TFNVP_GLOW:
+    return _build_tfnvp_glow(hidden, spec["depth"])
+  if model == GLOW:
+    return _build_glow(hidden, spec["glow_steps"])
+  raise ValueError(f"Unknown model {model!r}.")
 
 
 def contraction_flops(graph):
@@ -258,15 +307,17 @@ def plan(spec):
   """
   tf, tfp, keras = _import_tf()
   out = {"tensorflow": tf.__version__, "tensorflow_probability":
-         tfp.__version__, "keras": keras.__version__, "configs": {}}
+         tfp.__version__, "keras": keras.__version__,
+         "onednn": _onednn_enabled(), "configs": {}}
   x = tf.random.stateless_uniform((4,) + IMAGE_SHAPE, seed=(1, 2),
                                   maxval=256.0)
   for name in spec["configs"]:
     config = CONFIGS[name]
-    flow, _, variables = _build_tfnvp(config)
+    flow, _, variables = _build_tfnvp(config.hidden_channels,
+                                      config.num_res_blocks)
     glow_params = []
     for steps in (1, 2):
-      glow, _, glow_variables = _build_glow(config, steps)
+      glow, _, glow_variables = _build_glow(config.hidden_channels, steps)
       glow_params.append(_num_params(glow_variables))
       glow.log_prob(x)
       if _num_params(glow.trainable_variables) != glow_params[-1]:
@@ -380,9 +431,9 @@ def measure(spec):
   """Measures one (model, config, XLA) combination; runs in a subprocess.
 
   Args:
-    spec: dict with `model` (`"tfnvp"` or `"tfb.Glow"`), `config` (a key of
-      `CONFIGS`), `jit` (bool), `glow_steps` (Glow only) and `settings` (the
-      fields of `Settings`).
+    spec: dict with `model` and its sizes (see `build_model`), `config`
+      (the row's label, e.g. a key of `CONFIGS`), `jit` (bool) and
+      `settings` (the fields of `Settings`).
 
   Returns:
     A JSON-able dict: parameter count, FLOPs per image, per-measurement median
@@ -391,12 +442,7 @@ def measure(spec):
   """
   tf, _, keras = _import_tf()
   settings = Settings(**spec["settings"])
-  config = CONFIGS[spec["config"]]
-  if spec["model"] == TFNVP:
-    dist, train_dist, variables = _build_tfnvp(config)
-  else:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))  # deep Chains
-    dist, train_dist, variables = _build_glow(config, spec["glow_steps"])
+  dist, train_dist, variables = build_model(spec)
   variables = tuple(variables)
   optimizer = keras.optimizers.Adam(1e-3)
   optimizer.build(variables)
@@ -428,7 +474,8 @@ def measure(spec):
   for name, (fn, make_args, flops) in _reference_functions(tf).items():
     cases[name] = (fn, make_args, None, flops)
 
-  result = {"model": spec["model"], "config": config.name, "jit": spec["jit"],
+  result = {"model": spec["model"], "config": spec["config"],
+            "jit": spec["jit"], "onednn": _onednn_enabled(),
             "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
             "glow_steps": spec.get("glow_steps"),
             "params": _num_params(variables)}
@@ -449,15 +496,15 @@ def measure(spec):
 # Driver side: no TensorFlow import.
 
 
-def _run_worker(spec):
+def run_worker(spec):
   """Runs `spec` in a fresh interpreter; returns its JSON result.
 
-  `spec["onednn"]` (if present) sets `TF_ENABLE_ONEDNN_OPTS` for the worker:
-  TensorFlow reads it once, at import.
+  `spec["onednn"]` (if present and not None) sets `TF_ENABLE_ONEDNN_OPTS`
+  for the worker: TensorFlow reads it once, at import.
   """
   env = dict(os.environ)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  if "onednn" in spec:
+  if spec.get("onednn") is not None:
     env["TF_ENABLE_ONEDNN_OPTS"] = "1" if spec["onednn"] else "0"
   proc = subprocess.run(
       [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec)],
@@ -477,7 +524,7 @@ def _glow_steps(info, max_steps):
 
 
 def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print,
-                  onednn_modes=(False,)):
+                  onednn_modes=(None,)):
   """Runs all workers; returns `{"plan": ..., "rows": [...], ...}`.
 
   Args:
@@ -486,9 +533,10 @@ def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print,
     settings: a `Settings`.
     with_glow: whether to measure `tfb.Glow` too.
     log: callable taking a progress message.
-    onednn_modes: iterable of bools (`TF_ENABLE_ONEDNN_OPTS` of the
-      workers: TF's oneDNN kernels and graph rewrites, off by default on
-      CPUs without AVX-512 VNNI/BF16 or AMX).
+    onednn_modes: iterable of `None` (TF's default for this CPU) or bools
+      (`TF_ENABLE_ONEDNN_OPTS` of the workers: TF's oneDNN kernels and
+      graph rewrites, on by default only on CPUs with AVX-512 VNNI/BF16 or
+      AMX).
 
   Returns:
     A dict with the `plan` result, one result per worker under `rows` (in
@@ -498,7 +546,7 @@ def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print,
   started = time.time()
   load_before = os.getloadavg()
   log(f"planning {', '.join(configs)} ...")
-  planned = _run_worker({"kind": "plan", "configs": list(configs)})
+  planned = run_worker({"kind": "plan", "configs": list(configs)})
   if "error" in planned:
     raise RuntimeError(f"plan worker failed: {planned['error']}")
   glow_steps = {}
@@ -517,15 +565,22 @@ def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print,
           models.reverse()
         turn += 1
         for model in models:
+          config = CONFIGS[name]
           spec = {"kind": "measure", "model": model, "config": name,
+                  "hidden_channels": config.hidden_channels,
+                  "num_res_blocks": config.num_res_blocks,
                   "jit": jit, "onednn": onednn,
                   "settings": dataclasses.asdict(settings)}
           if model == GLOW:
             spec["glow_steps"] = glow_steps[name][0]
-          log(f"  {name} jit={_on(jit)} onednn={_on(onednn)} {model} ...")
+          log(f"  {name} jit={on_off(jit)} onednn="
+              f"{'default' if onednn is None else on_off(onednn)} {model} ...")
           t0 = time.time()
-          row = _run_worker(spec)
-          row.update(model=model, config=name, jit=jit, onednn=onednn,
+          row = run_worker(spec)
+          # The worker reports the effective oneDNN setting.
+          row.setdefault("onednn", planned["onednn"] if onednn is None
+                         else onednn)
+          row.update(model=model, config=name, jit=jit,
                      wall_seconds=time.time() - t0)
           rows.append(row)
   return {"plan": planned, "rows": rows, "glow_steps": glow_steps,
@@ -534,11 +589,11 @@ def run_benchmark(configs, jit_modes, settings, with_glow=True, log=print,
           "total_seconds": time.time() - started}
 
 
-def _on(flag):
+def on_off(flag):
   return "on" if flag else "off"
 
 
-def _fmt(value, digits=3):
+def fmt_number(value, digits=3):
   """Formats a number with `digits` significant digits (`-` if missing)."""
   if value is None:
     return "-"
@@ -549,30 +604,30 @@ def _fmt(value, digits=3):
   return f"{value:.{max(0, digits - 1 - math.floor(math.log10(abs(value))))}f}"
 
 
-def _case(row, name, key):
+def case_value(row, name, key):
   entry = row.get("cases", {}).get(name, {})
   if "error" in entry:
     return "failed: " + entry["error"]
   return entry.get(key)
 
 
-def _ratio(a, b):
+def ratio(a, b):
   if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
     return f"{a / b:.2f}x"
   return "-"
 
 
-def _summary(row):
+def summarize(row):
   """The table's numbers for one worker result (dict of column -> value)."""
   if "error" in row:
     return {"error": row["error"]}
   flops = row.get("fwd_flops_per_image")
-  train = _case(row, "train", "images_per_second")
-  ref = _case(row, "ref_fwd_bwd", "gflops")
+  train = case_value(row, "train", "images_per_second")
+  ref = case_value(row, "ref_fwd_bwd", "gflops")
   out = {"params": row["params"],
          "train": train,
-         "log_prob": _case(row, "log_prob", "images_per_second"),
-         "sample": _case(row, "sample", "images_per_second"),
+         "log_prob": case_value(row, "log_prob", "images_per_second"),
+         "sample": case_value(row, "sample", "images_per_second"),
          "rss": row["peak_rss_mib"],
          "mflop": flops / 1e6 if flops else None,
          "ref": ref,
@@ -609,12 +664,12 @@ def format_table(results):
 
   def add(variant, label, values):
     config, jit, onednn = variant
-    cells = [config, _on(jit), _on(onednn), label]
+    cells = [config, on_off(jit), on_off(onednn), label]
     for key, _ in _COLUMNS:
       value = values.get(key)
       if key == "fraction" and isinstance(value, float):
         value = f"{100 * value:.0f}%"
-      cells.append(_fmt(value))
+      cells.append(fmt_number(value))
     if "error" in values:
       cells[4] = "failed: " + values["error"]
     lines.append("| " + " | ".join(cells) + " |")
@@ -622,15 +677,15 @@ def format_table(results):
   by_key = {_variant(r) + (r["model"],): r for r in results["rows"]}
   for variant in dict.fromkeys(_variant(r) for r in results["rows"]):
     config = variant[0]
-    ours = _summary(by_key[variant + (TFNVP,)])
+    ours = summarize(by_key[variant + (TFNVP,)])
     add(variant, TFNVP, ours)
     if variant + (GLOW,) not in by_key:
       continue
-    theirs = _summary(by_key[variant + (GLOW,)])
+    theirs = summarize(by_key[variant + (GLOW,)])
     steps, matched = results["glow_steps"][config]
     add(variant, f"{GLOW} ({steps} steps/block)", theirs)
     add(variant, "ratio tfnvp / Glow",
-        {k: _ratio(ours.get(k), theirs.get(k)) for k in _RATIO_KEYS})
+        {k: ratio(ours.get(k), theirs.get(k)) for k in _RATIO_KEYS})
     if steps < matched and "error" not in theirs:
       info = results["plan"]["configs"][config]
       scale = steps / matched
@@ -642,7 +697,7 @@ def format_table(results):
         scaled["mflop"] = theirs["mflop"] / scale   # approximately
       add(variant, f"{GLOW} est. at {matched} steps/block", scaled)
       add(variant, "ratio tfnvp / Glow est.",
-          {k: _ratio(ours.get(k), scaled.get(k)) for k in _RATIO_KEYS})
+          {k: ratio(ours.get(k), scaled.get(k)) for k in _RATIO_KEYS})
   return "\n".join(lines)
 
 
@@ -666,12 +721,12 @@ def _details_table(results):
     cases = row.get("cases", {})
     train = cases.get("train", {}).get("samples")
     ref = cases.get("ref_fwd_bwd", {}).get("samples")
-    spread = (" / ".join(_fmt(v) for v in (min(train), statistics.median(
+    spread = (" / ".join(fmt_number(v) for v in (min(train), statistics.median(
         train), max(train))) if train else "-")
-    ref_range = (" / ".join(_fmt(3 * REF_FLOPS / v / 1e9)
+    ref_range = (" / ".join(fmt_number(3 * REF_FLOPS / v / 1e9)
                             for v in (max(ref), min(ref))) if ref else "-")
-    lines.append(f"| {row['config']} | {_on(row['jit'])} | "
-                 f"{_on(row.get('onednn', False))} | {row['model']} | "
+    lines.append(f"| {row['config']} | {on_off(row['jit'])} | "
+                 f"{on_off(row.get('onednn', False))} | {row['model']} | "
                  f"{row['wall_seconds']:.0f} | {row.get('reps', '-')} | "
                  f"{spread} | {ref_range} |")
   return "\n".join(lines)
@@ -713,8 +768,9 @@ def format_report(results, command):
       f"* Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}; "
       f"TensorFlow {planned['tensorflow']}, TensorFlow Probability "
       f"{planned['tensorflow_probability']}, Keras {planned['keras']}. "
-      "oneDNN: each worker's `TF_ENABLE_ONEDNN_OPTS` (off = `0`, TF's "
-      "default on this CPU; on = `1`).",
+      "oneDNN: the setting each worker ran with (TF's default on this "
+      f"CPU: {on_off(planned['onednn'])}; `--onednn on/off` sets "
+      "`TF_ENABLE_ONEDNN_OPTS=1/0`).",
       f"* Load average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}."
       " The machine is shared: compare numbers of one run only, and see the "
       "reference-conv column for how fast the CPU was during each worker.",
@@ -749,7 +805,7 @@ def format_report(results, command):
       "`tf.function`, timed in the same worker, interleaved with the "
       "model's measurements; \"of ref conv\" = train GFLOP/s / that rate. "
       "Forward-only rate of the same convolution: median "
-      f"{_fmt(statistics.median(refs)) if refs else '-'} GFLOP/s.",
+      f"{fmt_number(statistics.median(refs)) if refs else '-'} GFLOP/s.",
       "* trace+compile s: first calls of train, log_prob and sample.",
       "* Glow gets the same dequantized tensor as tfnvp although it has no "
       "logit preprocessing (its base is `tfd.Sample(tfd.Normal(0, 1), "
@@ -775,10 +831,10 @@ def main(argv=None):
   parser.add_argument("--jit", choices=("both", "off", "on"),
                       help="jit_compile settings (default: both; --quick: "
                            "off)")
-  parser.add_argument("--onednn", choices=("both", "off", "on"),
-                      default="off",
+  parser.add_argument("--onednn", choices=("default", "both", "off", "on"),
+                      default="default",
                       help="TF_ENABLE_ONEDNN_OPTS of the workers (default: "
-                           "%(default)s)")
+                           "unset, TF's choice for this CPU)")
   parser.add_argument("--no-glow", action="store_true",
                       help="measure tfnvp only")
   parser.add_argument("--quick", action="store_true",
@@ -808,8 +864,8 @@ def main(argv=None):
   jit = args.jit or ("off" if args.quick else "both")
   jit_modes = {"both": (False, True), "off": (False,), "on": (True,)}[jit]
   log = functools.partial(print, file=sys.stderr, flush=True)
-  onednn_modes = {"both": (False, True), "off": (False,),
-                  "on": (True,)}[args.onednn]
+  onednn_modes = {"default": (None,), "both": (False, True),
+                  "off": (False,), "on": (True,)}[args.onednn]
   results = run_benchmark(configs, jit_modes, settings,
                           with_glow=not args.no_glow, log=log,
                           onednn_modes=onednn_modes)
