@@ -2,8 +2,6 @@
 
 import math
 
-import tensorflow as tf
-
 __all__ = ["bits_per_dim"]
 
 

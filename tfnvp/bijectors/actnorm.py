@@ -6,6 +6,7 @@ from tensorflow_probability.python.internal import cache_util
 from tfnvp import networks
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.layer_bijector import ChannelLayerBijector
+from tfnvp.internal.shapes import num_pixels
 
 __all__ = ["ActNorm"]
 
@@ -98,9 +99,7 @@ class ActNorm(ChannelLayerBijector):
     return self._training
 
   def _log_det(self, x_or_y, log_scale):
-    spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]),
-                      log_scale.dtype)
-    return spatial * tf.reduce_sum(log_scale)
+    return num_pixels(x_or_y, log_scale.dtype) * tf.reduce_sum(log_scale)
 
   def _augmented_forward(self, x):
     self._check_event(x)

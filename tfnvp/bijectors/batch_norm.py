@@ -5,6 +5,7 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.internal import cache_util
 
 from tfnvp.internal.moments import batch_moments
+from tfnvp.internal.shapes import num_pixels
 
 __all__ = ["BatchNorm"]
 
@@ -119,8 +120,7 @@ class BatchNorm(tfb.Bijector):
       variable.assign(momentum * variable + (1.0 - momentum) * value)
 
   def _log_det(self, x_or_y, var):
-    spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]), var.dtype)
-    return -0.5 * spatial * tf.reduce_sum(
+    return -0.5 * num_pixels(x_or_y, var.dtype) * tf.reduce_sum(
         tf.math.log(var + self._moments.epsilon))
 
   def _augmented_forward(self, x):

@@ -1,6 +1,5 @@
 """Multi-scale factor-out: transform half of the channels, pass the rest on."""
 
-import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 __all__ = ["FactorOut"]

@@ -5,6 +5,7 @@ import tensorflow as tf
 from tfnvp import networks
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.layer_bijector import ChannelLayerBijector
+from tfnvp.internal.shapes import num_pixels
 
 __all__ = ["InvertibleConv1x1"]
 
@@ -84,8 +85,8 @@ class InvertibleConv1x1(ChannelLayerBijector):
     return self._mix(y, tf.linalg.inv(self._layer.matrix(y.dtype)))
 
   def _log_det(self, x_or_y):
-    spatial = tf.cast(tf.reduce_prod(tf.shape(x_or_y)[-3:-1]), x_or_y.dtype)
-    return spatial * self._layer.log_abs_det(x_or_y.dtype)
+    return (num_pixels(x_or_y, x_or_y.dtype) *
+            self._layer.log_abs_det(x_or_y.dtype))
 
   def _forward_log_det_jacobian(self, x):
     self._check_event(x)
