@@ -98,6 +98,12 @@ class SampleGrid(keras.callbacks.Callback):
   the model's mapping of them evolves. Files: `<directory>/epoch-<k>.png`;
   the newest grid stays in `last_grid`.
 
+  A sample with NaN or inf in it (the inverse of a briefly trained Glow
+  can overflow float32, at temperature 1 especially) does not stop
+  training: it is drawn black, a warning names the epoch and the count, and
+  the epoch's logs (`history.csv`, TensorBoard) get
+  `sample_nonfinite_fraction`, the fraction of such samples.
+
   Args:
     directory: folder of the PNG files.
     log_dir: TensorBoard folder for the image summary, or None.
@@ -118,14 +124,31 @@ class SampleGrid(keras.callbacks.Callback):
                     if log_dir is not None else None)
 
   def grid(self):
-    """The current model's sample grid, `uint8` `[rows*H, cols*W, C]`."""
-    images = tfnvp.to_uint8(tfnvp.sample_at_temperature(
+    """The current model's sample grid and its number of non-finite samples.
+
+    Returns:
+      `(grid, num_nonfinite)`: `uint8` `[rows*H, cols*W, C]`, with every
+      sample that holds NaN or inf drawn black, and how many did.
+    """
+    samples = tfnvp.sample_at_temperature(
         self.model.flow(), self.num_images, self.temperature,
-        seed=tf.constant([self.seed, 0])))
-    return image_grid(images.numpy())
+        seed=tf.constant([self.seed, 0]))
+    finite = tf.reduce_all(tf.math.is_finite(samples), axis=[1, 2, 3])
+    samples = tf.where(finite[:, None, None, None], samples, 0.0)
+    num_nonfinite = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
+    return image_grid(tfnvp.to_uint8(samples).numpy()), num_nonfinite
 
   def on_epoch_end(self, epoch, logs=None):
-    grid = self.last_grid = self.grid()
+    grid, num_nonfinite = self.grid()
+    self.last_grid = grid
+    if logs is not None:
+      logs["sample_nonfinite_fraction"] = num_nonfinite / self.num_images
+    if num_nonfinite:
+      print(f"warning: epoch {epoch + 1}: {num_nonfinite} of "
+            f"{self.num_images} samples at temperature {self.temperature:g} "
+            "hold NaN or inf (drawn black in the grid); a lower "
+            "--sample-temperature or more training usually cures it.",
+            flush=True)
     write_png(os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png"), grid)
     if self._writer is not None:
       with self._writer.as_default():

@@ -185,9 +185,11 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     sample_grid = callbacks_lib.SampleGrid(
         os.path.join(model_dir, "samples"), log_dir=log_dir,
         temperature=config.sample_temperature, seed=config.seed)
+    # The grid adds `sample_nonfinite_fraction` to the logs the next two
+    # write.
     run_callbacks += [
-        keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
         sample_grid,
+        keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
         keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_FILE),
                                   append=True)]
   run_callbacks += list(extra_callbacks)
