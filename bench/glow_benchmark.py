@@ -40,6 +40,7 @@ import csv
 import dataclasses
 import datetime
 import functools
+import json
 import os
 import shlex
 import subprocess
@@ -313,6 +314,8 @@ def main(argv=None):
                            "budgets; numbers are not meaningful")
   parser.add_argument("--write", metavar="PATH",
                       help="write the report into PATH's marked section")
+  parser.add_argument("--json", metavar="PATH",
+                      help="write the raw results to PATH (after each part)")
   args = parser.parse_args(argv)
   if args.quick:
     args.realnvp = Model("realnvp", 8, 1)
@@ -324,7 +327,13 @@ def main(argv=None):
   log = functools.partial(print, file=sys.stderr, flush=True)
   started, load_before = time.time(), os.getloadavg()
 
+  def dump(results):
+    if args.json:
+      with open(args.json, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1)
+
   rows = run_speed(args.realnvp, args.glow, jit_modes, settings, log=log)
+  dump({"speed": rows})
   quality = []
   if minutes > 0:
     no_jit = {r["model"]: r for r in rows if not r["jit"]}
@@ -342,6 +351,7 @@ def main(argv=None):
     for result in quality:
       result.update(rate=rates[result["config"]],
                     params=params[result["config"]])
+    dump({"speed": rows, "quality": quality})
   command = "PYTHONPATH=. python " + shlex.join(
       [os.path.relpath(os.path.abspath(__file__))] +
       list(sys.argv[1:] if argv is None else argv))
