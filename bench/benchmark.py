@@ -337,9 +337,15 @@ def _block(value):
     t.numpy()
 
 
-def _reference_functions(tf):
-  """Reference convolutions: `{name: (fn, make_args, flops_per_call)}`."""
-  shape = (REF_BATCH, REF_SIZE, REF_SIZE, REF_CHANNELS)
+def _reference_functions(tf, channels=REF_CHANNELS, prefix="ref"):
+  """Reference convolutions: `{name: (fn, make_args, flops_per_call)}`.
+
+  A 3x3 convolution, `channels` in and out, on `[REF_BATCH, REF_SIZE,
+  REF_SIZE, channels]`: forward (`{prefix}_fwd`) and forward + backward
+  (`{prefix}_fwd_bwd`).
+  """
+  shape = (REF_BATCH, REF_SIZE, REF_SIZE, channels)
+  flops = REF_FLOPS * channels**2 // REF_CHANNELS**2
 
   @tf.function
   def forward(x, w):
@@ -355,14 +361,15 @@ def _reference_functions(tf):
   def make_args(with_dy):
     # Created per call (outside the timer) so that they do not stay resident.
     x = tf.random.stateless_normal(shape, seed=(5, 6))
-    w = tf.random.stateless_normal((3, 3, REF_CHANNELS, REF_CHANNELS),
+    w = tf.random.stateless_normal((3, 3, channels, channels),
                                    seed=(7, 8), stddev=0.05)
     return (x, w, tf.ones(shape)) if with_dy else (x, w)
 
-  return {"ref_fwd": (forward, functools.partial(make_args, False),
-                      REF_FLOPS),
-          "ref_fwd_bwd": (forward_backward, functools.partial(make_args, True),
-                          3 * REF_FLOPS)}
+  return {f"{prefix}_fwd": (forward, functools.partial(make_args, False),
+                            flops),
+          f"{prefix}_fwd_bwd": (forward_backward,
+                                functools.partial(make_args, True),
+                                3 * flops)}
 
 
 def _error_text(error):
@@ -471,7 +478,12 @@ def measure(spec):
            "log_prob": (log_prob, lambda: (eval_x,), settings.eval_batch,
                         None),
            "sample": (sample, tuple, settings.sample_batch, None)}
-  for name, (fn, make_args, flops) in _reference_functions(tf).items():
+  references = _reference_functions(tf)
+  if spec["hidden_channels"] != REF_CHANNELS:
+    # What TF's kernels reach at the model's own width.
+    references.update(_reference_functions(
+        tf, spec["hidden_channels"], prefix="width"))
+  for name, (fn, make_args, flops) in references.items():
     cases[name] = (fn, make_args, None, flops)
 
   result = {"model": spec["model"], "config": spec["config"],
@@ -624,6 +636,8 @@ def summarize(row):
   flops = row.get("fwd_flops_per_image")
   train = case_value(row, "train", "images_per_second")
   ref = case_value(row, "ref_fwd_bwd", "gflops")
+  width = (case_value(row, "width_fwd_bwd", "gflops")
+           if "width_fwd_bwd" in row["cases"] else ref)
   out = {"params": row["params"],
          "train": train,
          "log_prob": case_value(row, "log_prob", "images_per_second"),
@@ -631,9 +645,10 @@ def summarize(row):
          "rss": row["peak_rss_mib"],
          "mflop": flops / 1e6 if flops else None,
          "ref": ref,
+         "width": width,
          "setup": sum(c.get("setup_seconds", 0.0)
                       for n, c in row["cases"].items()
-                      if not n.startswith("ref"))}
+                      if n in ("train", "log_prob", "sample"))}
   if flops and isinstance(train, float):
     out["gflops"] = 3 * flops * train / 1e9
     if isinstance(ref, float):
@@ -645,9 +660,11 @@ _COLUMNS = (("params", "params"), ("train", "train img/s"),
             ("log_prob", "log_prob img/s"), ("sample", "sample img/s"),
             ("rss", "peak RSS MiB"), ("mflop", "fwd MFLOP/img"),
             ("gflops", "train GFLOP/s"), ("ref", "ref conv GFLOP/s"),
-            ("fraction", "of ref conv"), ("setup", "trace+compile s"))
+            ("fraction", "of ref conv"),
+            ("width", "same-width conv GFLOP/s"),
+            ("setup", "trace+compile s"))
 _RATIO_KEYS = ("params", "train", "log_prob", "sample", "rss", "mflop",
-               "gflops", "ref")
+               "gflops", "ref", "width")
 
 
 def _variant(row):
@@ -806,6 +823,10 @@ def format_report(results, command):
       "model's measurements; \"of ref conv\" = train GFLOP/s / that rate. "
       "Forward-only rate of the same convolution: median "
       f"{fmt_number(statistics.median(refs)) if refs else '-'} GFLOP/s.",
+      "* same-width conv: the reference convolution at the model's width "
+      "(hN in and out, forward + backward; the ref conv itself at h64): "
+      "what TF's kernels reach at that width, a ceiling for the model's "
+      "\"of ref conv\".",
       "* trace+compile s: first calls of train, log_prob and sample.",
       "* Glow gets the same dequantized tensor as tfnvp although it has no "
       "logit preprocessing (its base is `tfd.Sample(tfd.Normal(0, 1), "
