@@ -201,6 +201,7 @@ def _speed_table(rows):
            "trace+compile s |",
            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
   fmt = benchmark.fmt_number
+  keys = ("params", "train", "log_prob", "sample", "rss", "mflop")
   for jit in dict.fromkeys(r["jit"] for r in rows):
     group = [r for r in rows if r["jit"] == jit]
     summaries = {r["model"]: benchmark.summarize(r) for r in group}
@@ -213,20 +214,16 @@ def _speed_table(rows):
       fraction = s.get("fraction")
       lines.append("| " + " | ".join([
           benchmark.on_off(jit), row["model"], row["config"],
-          *(fmt(s.get(k)) for k in ("params", "train", "log_prob", "sample",
-                                    "rss", "mflop")),
+          *(fmt(s.get(k)) for k in keys),
           f"{100 * fraction:.0f}%" if isinstance(fraction, float) else "-",
           fmt(s.get("setup"))]) + " |")
     for a, b in ((benchmark.TFNVP_GLOW, benchmark.GLOW),
                  (benchmark.TFNVP_GLOW, benchmark.TFNVP)):
       if a in summaries and b in summaries:
-        ratio = {k: benchmark.ratio(summaries[a].get(k), summaries[b].get(k))
-                 for k in ("params", "train", "log_prob", "sample", "rss",
-                           "mflop")}
         lines.append("| " + " | ".join([
             benchmark.on_off(jit), f"ratio {a} / {b}", "-",
-            *(ratio[k] for k in ("params", "train", "log_prob", "sample",
-                                 "rss", "mflop")), "-", "-"]) + " |")
+            *(benchmark.ratio(summaries[a].get(k), summaries[b].get(k))
+              for k in keys), "-", "-"]) + " |")
   return "\n".join(lines)
 
 
