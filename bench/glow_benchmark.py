@@ -113,10 +113,10 @@ def _parse_model(kind, text):
 
 def run_speed(realnvp, glow, jit_modes, settings, log=print):
   """Part 1: one worker per (model, XLA setting); returns their rows."""
+  stock = {"model": benchmark.GLOW, "hidden_channels": glow.hidden_channels,
+           "glow_steps": glow.size}
   rows = []
   for jit in jit_modes:
-    stock = {"model": benchmark.GLOW, "hidden_channels": glow.hidden_channels,
-             "glow_steps": glow.size}
     for label, spec in ((realnvp.label, realnvp.worker_spec()),
                         (glow.label, glow.worker_spec()),
                         (glow.label, stock)):

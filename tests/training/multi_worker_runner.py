@@ -3,8 +3,9 @@
 Usage: python -m tests.training.multi_worker_runner MODEL MODEL_DIR DATA_DIR OUT.npz
 
 Runs the small config `MODEL` (`realnvp` or `glow`) of
-`test_multi_worker.py` with `--strategy multi_worker` and saves the flow's weights and the history's
-first loss to OUT.npz, so the test can compare the workers.
+`test_multi_worker.py` with `--strategy multi_worker` and saves the flow's
+weights and the history's first loss to OUT.npz, so the test can compare
+the workers.
 """
 
 import sys
