@@ -41,3 +41,24 @@ def test_first_half_is_factored_out_second_half_transformed():
 def test_rejects_non_bijectors():
   with pytest.raises(TypeError, match="tfb.Bijector"):
     bijectors.FactorOut(lambda x: x)
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+def test_nested_factor_outs_pass_the_numerical_kit(levels):
+  """FactorOut inside FactorOut (3+ scales) builds and is exact."""
+  channels = 2 ** levels
+  net = networks.ResNetShiftAndLogScale(1, hidden_channels=4,
+                                        num_res_blocks=1, dtype="float64")
+  net.build((None, 4, 4, 1))
+  kit.randomize_weights(net, seed=12)
+  step = bijectors.AffineCoupling("checkerboard", 0, net)
+  for _ in range(levels):
+    step = bijectors.FactorOut(step)
+  x = tf.random.stateless_normal([2, 4, 4, channels], [5, 6],
+                                 dtype=tf.float64)
+  innermost = x[..., channels - 1:]
+  y = step.forward(x)
+  np.testing.assert_array_equal(y[..., :channels - 1], x[..., :channels - 1])
+  assert np.abs(y[..., channels - 1:] - innermost).max() > 1e-3
+  kit.check_bijector(step, x, tf.random.stateless_normal(
+      x.shape, [8, 9], dtype=tf.float64))

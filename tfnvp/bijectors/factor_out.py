@@ -1,8 +1,39 @@
 """Multi-scale factor-out: transform half of the channels, pass the rest on."""
 
+import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 __all__ = ["FactorOut"]
+
+
+class _PassThrough(tfb.Bijector):
+  """The identity on `[H, W, C]` events (`forward_min_event_ndims=3`).
+
+  `tfb.JointMap` reduces log-dets over the same number of extra dimensions
+  in every part. `tfb.Identity` is elementwise (min event ndims 0), so
+  beside a rank-3 bijector it makes the parts' differences 3 and 0, which a
+  nested `FactorOut` (three or more scales) rejects.
+  """
+
+  def __init__(self, validate_args=False, name="pass_through"):
+    parameters = dict(locals())
+    with tf.name_scope(name) as name:
+      super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
+                       validate_args=validate_args, parameters=parameters,
+                       name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  def _forward(self, x):
+    return x
+
+  def _inverse(self, y):
+    return y
+
+  def _forward_log_det_jacobian(self, x):
+    return tf.zeros([], x.dtype)
 
 
 class FactorOut(tfb.Chain):
@@ -19,8 +50,9 @@ class FactorOut(tfb.Chain):
   ```
 
   It is composed of TFP's own bijectors, `Split`, `JointMap` and `Invert`,
-  so caching and event-shape logic are TFP's. `bijector` must map
-  `[H, W, C/2]` events to events of the same shape.
+  so caching and event-shape logic are TFP's; `FactorOut`s nest to any
+  depth. `bijector` must map `[H, W, C/2]` events to events of the same
+  shape.
 
   Args:
     bijector: a `tfb.Bijector` on `[H, W, C/2]` events
@@ -53,7 +85,7 @@ class FactorOut(tfb.Chain):
     self._bijector = bijector
     super().__init__(
         [tfb.Invert(split),
-         tfb.JointMap([tfb.Identity(), bijector], validate_args=validate_args),
+         tfb.JointMap([_PassThrough(), bijector], validate_args=validate_args),
          split],
         validate_args=validate_args, parameters=parameters, name=name)
 
