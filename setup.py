@@ -1,38 +1,62 @@
-"""tfnvp: Real NVP (and Glow) normalizing flows for TensorFlow Probability."""
+"""tfnvp: Real NVP (and Glow) normalizing flows for TensorFlow Probability.
+
+The library is `tfnvp/`; the apps `training/` and `export/` keep their
+top-level folders in the repository (`python -m training.train` works in a
+checkout) and are installed as `tfnvp.training` and `tfnvp.export`, with the
+console scripts `tfnvp-train`, `tfnvp-evaluate` and `tfnvp-export`.
+"""
+
+import pathlib
+import re
 
 import setuptools
 
+_ROOT = pathlib.Path(__file__).resolve().parent
+# One version source: tfnvp/version.py.
+_VERSION = re.search(r'__version__ = "([^"]+)"',
+                     (_ROOT / "tfnvp" / "version.py").read_text()).group(1)
+
 setuptools.setup(
     name="tfnvp",
-    version="0.1.0",
-    description=("Real NVP normalizing flows as TensorFlow Probability "
-                 "bijectors and distributions, with Keras training and "
-                 "TF Serving export."),
-    long_description=open("README.md", encoding="utf-8").read(),
+    version=_VERSION,
+    description=("Real NVP and Glow normalizing flows as TensorFlow "
+                 "Probability bijectors and distributions, with a Keras "
+                 "model, training and TF Serving export."),
+    long_description=(_ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    packages=setuptools.find_packages(include=["tfnvp", "tfnvp.*"]),
+    packages=setuptools.find_packages(include=["tfnvp", "tfnvp.*"]) + [
+        "tfnvp.training", "tfnvp.export"],
+    package_dir={"tfnvp.training": "training", "tfnvp.export": "export"},
     python_requires=">=3.10",
-    # Versions known to work together; tensorflow-probability 0.25 imports
-    # tf-keras, Keras 3 is the Keras tfnvp's layers use.
+    # Compatible ranges; the exact versions CI uses are in
+    # requirements/constraints.txt. tensorflow-probability 0.25 imports
+    # tf-keras; Keras 3 is the Keras of tfnvp's layers and model.
     install_requires=[
-        "tensorflow==2.21.0",
-        "tensorflow-probability==0.25.0",
-        "tf-keras==2.21.0",
-        "keras==3.15.1",
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-probability>=0.25,<0.26",
+        "tf-keras>=2.21,<2.22",
+        "keras>=3.15,<4",
+        "numpy>=1.26",
     ],
     extras_require={
-        # tensorflow-datasets 4.9.10 imports importlib_resources without
-        # depending on it.
         "train": [
-            "tensorflow-datasets==4.9.10",
-            "importlib_resources==7.1.0",
+            "tensorflow-datasets>=4.9.10,<5",
+            # tensorflow-datasets 4.9.10 imports it without depending on it.
+            "importlib_resources>=6",
             # tf.summary (Keras's TensorBoard callback) needs it; TF 2.21
             # does not depend on it.
-            "tensorboard==2.21.0",
+            "tensorboard>=2.21,<2.22",
         ],
-        # export.grpc_client: TF Serving's PredictionService stub and protos.
-        "serving": ["tensorflow-serving-api==2.21.0"],
-        "test": ["pytest==9.2.0"],
-        "bench": ["psutil==7.2.2", "matplotlib==3.11.2"],
+        # tfnvp.export.grpc_client: TF Serving's PredictionService stub.
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+        "test": ["pytest>=8"],
+        "bench": ["psutil>=5", "matplotlib>=3.8"],
+    },
+    entry_points={
+        "console_scripts": [
+            "tfnvp-train=tfnvp.training.train:main",
+            "tfnvp-evaluate=tfnvp.training.evaluate:main",
+            "tfnvp-export=tfnvp.export.export:main",
+        ],
     },
 )

@@ -28,8 +28,8 @@ import benchmark
 import tensorflow as tf
 
 import tfnvp
-from export import serving
-from training.evaluate import load_model
+from tfnvp.export import serving
+from tfnvp import runs
 
 __all__ = ["main", "run"]
 
@@ -40,8 +40,8 @@ MARK = "bench/export_benchmark.py"
 def _flow(model_dir):
   """The flow to export and where its weights come from."""
   if model_dir:
-    model, _, path = load_model(model_dir)
-    return model.flow(training=False), path
+    run_ = runs.load_run(model_dir)
+    return run_.flow, run_.checkpoint
   return tfnvp.RealNVP((28, 28, 1), num_scales=2, hidden_channels=32,
                        num_res_blocks=2), "fresh weights"
 

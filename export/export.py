@@ -1,18 +1,20 @@
 """Exports a training run's checkpoint as a SavedModel for TF Serving.
 
 ```
-python -m export.export --model-dir runs/mnist --output models/mnist/1
+tfnvp-export --model-dir runs/mnist --output models/mnist/1
+python -m export.export ...              # the same, from a checkout
 tensorflow_model_server --rest_api_port=8501 --model_name=mnist \\
     --model_base_path=$PWD/models/mnist
 ```
 """
 
-import argparse
 import sys
 
-from export import serving
-from export.contract import SIGNATURES
-from training.evaluate import load_model
+from tfnvp import cli
+from tfnvp import runs
+
+from . import serving
+from .contract import SIGNATURES
 
 __all__ = ["build_parser", "export_run", "main"]
 
@@ -25,21 +27,23 @@ def export_run(model_dir, output, *, checkpoint=None, max_samples=256,
     `(output, checkpoint_path)`.
 
   Raises:
-    FileNotFoundError: no run or no checkpoint in `model_dir`.
+    FileNotFoundError: no run or no checkpoint in `model_dir`, or a
+      missing `checkpoint`.
     FileExistsError: `output` exists and `overwrite` is False.
-    ValueError: `output` does not end in a numeric version, or bad limits.
+    ValueError: `output` does not end in a numeric version, bad limits, or
+      a corrupted `config.json` or checkpoint (named in the message).
   """
   serving.check_version_dir(output)
-  model, _, path = load_model(model_dir, checkpoint)
+  run = runs.load_run(model_dir, checkpoint)
   serving.export_saved_model(
-      model.flow(training=False), output, max_samples=max_samples,
+      run.flow, output, max_samples=max_samples,
       max_interpolation_steps=max_interpolation_steps, overwrite=overwrite)
-  return output, path
+  return output, run.checkpoint
 
 
 def build_parser():
-  parser = argparse.ArgumentParser(
-      prog="python -m export.export",
+  parser = cli.ArgumentParser(
+      prog="tfnvp-export",
       description="Export a training run's checkpoint as a SavedModel that "
                   "TF Serving loads as is (signatures: "
                   f"{', '.join(SIGNATURES)}).")
@@ -50,10 +54,10 @@ def build_parser():
                            "with --model_base_path=BASE/NAME")
   parser.add_argument("--checkpoint", default=None,
                       help="checkpoint prefix (default: the newest)")
-  parser.add_argument("--max-samples", type=int, default=256,
+  parser.add_argument("--max-samples", type=cli.positive_int, default=256,
                       help="largest `num_samples` the sample signature "
                            "accepts (default: %(default)s)")
-  parser.add_argument("--max-interpolation-steps", type=int, default=64,
+  parser.add_argument("--max-interpolation-steps", type=cli.positive_int, default=64,
                       help="largest `num_steps` of the interpolate signature "
                            "(default: %(default)s)")
   parser.add_argument("--overwrite", action="store_true",
@@ -64,14 +68,12 @@ def build_parser():
 def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
-  try:
+  with cli.errors_exit(parser):
     output, path = export_run(
         args.model_dir, args.output, checkpoint=args.checkpoint,
         max_samples=args.max_samples,
         max_interpolation_steps=args.max_interpolation_steps,
         overwrite=args.overwrite)
-  except (ValueError, FileNotFoundError, FileExistsError) as err:
-    parser.error(str(err))
   print(f"checkpoint: {path}")
   print(f"exported: {output}")
   print(f"signatures: {', '.join(SIGNATURES)}")

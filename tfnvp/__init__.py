@@ -18,20 +18,28 @@ if _keras.backend.backend() != "tensorflow":
 from tfnvp import bijectors
 from tfnvp import flows
 from tfnvp import networks
+from tfnvp import presets
+from tfnvp import runs
+from tfnvp.config import ModelConfig
 from tfnvp.flows.glow import Glow
 from tfnvp.flows.real_nvp import RealNVP
 from tfnvp.metrics import bits_per_dim
+from tfnvp.model import FlowModel
 from tfnvp.sampling import sample_at_temperature
 from tfnvp.sampling import to_uint8
+from tfnvp.version import __version__
 
 __all__ = [
+    "FlowModel",
     "Glow",
+    "ModelConfig",
     "RealNVP",
     "bijectors",
     "bits_per_dim",
     "flows",
     "networks",
+    "presets",
+    "runs",
     "sample_at_temperature",
     "to_uint8",
 ]
-__version__ = "0.1.0"

@@ -131,7 +131,7 @@ class SampleGrid(keras.callbacks.Callback):
       sample that holds NaN or inf drawn black, and how many did.
     """
     samples = tfnvp.sample_at_temperature(
-        self.model.flow(), self.num_images, self.temperature,
+        self.model.flow, self.num_images, self.temperature,
         seed=tf.constant([self.seed, 0]))
     finite = tf.reduce_all(tf.math.is_finite(samples), axis=[1, 2, 3])
     samples = tf.where(finite[:, None, None, None], samples, 0.0)

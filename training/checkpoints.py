@@ -5,33 +5,65 @@ import shutil
 
 import tensorflow as tf
 
-from training import strategies
+from tfnvp import runs
 
-__all__ = ["CHECKPOINT_SUBDIR", "Checkpointer", "latest_checkpoint"]
+from . import strategies
 
-CHECKPOINT_SUBDIR = "checkpoints"
+__all__ = ["Checkpointer", "latest_intact_checkpoint"]
 
 
-def latest_checkpoint(model_dir):
-  """The newest checkpoint's path prefix in `model_dir`, or None."""
-  return tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+def latest_intact_checkpoint(model_dir):
+  """The newest checkpoint of `model_dir` that reads back whole.
+
+  Returns:
+    `(path, corrupted)`: the newest intact checkpoint prefix (or `None`),
+    and the list of `(path, reason)` of the newer ones that are truncated
+    or corrupted.
+  """
+  corrupted = []
+  for path in runs.checkpoint_paths(model_dir):
+    try:
+      runs.verify_checkpoint(path)
+    except runs.CheckpointError as err:
+      corrupted.append((path, str(err)))
+      continue
+    return path, corrupted
+  return None, corrupted
+
+
+def _set_aside(paths, directory, intact):
+  """Renames the files of `paths` to `<file>.corrupted` (nothing is deleted)
+  and makes `intact` the newest checkpoint of the index."""
+  for path in paths:
+    for name in tf.io.gfile.glob(f"{path}.*"):
+      if not name.endswith(".corrupted"):
+        tf.io.gfile.rename(name, f"{name}.corrupted", overwrite=True)
+  state = tf.train.get_checkpoint_state(directory)
+  kept = [p for p in state.all_model_checkpoint_paths if
+          os.path.join(directory, os.path.basename(p)) not in paths
+          and p not in paths]
+  tf.train.update_checkpoint_state(directory, intact,
+                                   all_model_checkpoint_paths=kept)
 
 
 class Checkpointer:
   """Saves and restores the flow's variables and the optimizer's state.
 
-  Checkpoints go to `<model_dir>/checkpoints/ckpt-<step>`, numbered by the
-  optimizer's step counter, the newest `max_to_keep` kept. TF writes a
-  checkpoint's files before it updates the `checkpoint` index file, so a
-  run killed while saving leaves the previous checkpoint as the latest:
-  there is no half-written checkpoint to resume from.
+  Checkpoints go to `<model_dir>/checkpoints/ckpt-<step>`
+  (`tfnvp.runs.make_checkpoint`), numbered by the optimizer's step
+  counter, the newest `max_to_keep` kept. TF writes a checkpoint's files
+  before it updates the `checkpoint` index file, so a run killed while
+  saving leaves the previous checkpoint as the latest. A checkpoint whose
+  files were truncated or corrupted afterwards is found when resuming: its
+  files are renamed to `*.corrupted` (kept, not deleted) and training
+  resumes from the newest intact one.
 
   Under `MultiWorkerMirroredStrategy` every worker must call `save` at the
   same step (saving may run collective ops); only the chief's files are
   kept, the others write to a scratch folder that is deleted at once.
 
   Args:
-    model: a compiled `training.model.FlowModel` whose optimizer is built.
+    model: a compiled `tfnvp.FlowModel` whose optimizer is built.
     model_dir: the run's folder.
     strategy: the run's `tf.distribute` strategy, or None for one process.
     max_to_keep: number of checkpoints kept.
@@ -39,14 +71,14 @@ class Checkpointer:
 
   def __init__(self, model, model_dir, strategy=None, max_to_keep=3):
     self._model = model
-    self.directory = os.path.join(model_dir, CHECKPOINT_SUBDIR)
+    self._model_dir = model_dir
+    self.directory = os.path.join(model_dir, runs.CHECKPOINT_SUBDIR)
     self._chief = strategy is None or strategies.is_chief(strategy)
     self._write_dir = self.directory if self._chief else os.path.join(
         self.directory, f".worker-{strategies.worker_index(strategy)}")
-    self.checkpoint = tf.train.Checkpoint(flow=model.flow_layers,
-                                          optimizer=model.optimizer)
-    self._manager = tf.train.CheckpointManager(
-        self.checkpoint, self._write_dir, max_to_keep=max_to_keep)
+    self.checkpoint = runs.make_checkpoint(model, model.optimizer)
+    self._max_to_keep = max_to_keep
+    self._manager = None
 
   @property
   def step(self):
@@ -54,19 +86,44 @@ class Checkpointer:
     return int(self._model.optimizer.iterations.numpy())
 
   def restore_latest(self):
-    """Restores the newest checkpoint of the chief; returns its path or None.
+    """Restores the newest intact checkpoint; returns its path or None.
+
+    Newer checkpoints that are truncated or corrupted are set aside (their
+    files renamed to `*.corrupted`, by the chief) with a warning that names
+    them.
 
     Raises:
-      AssertionError: if the checkpoint does not match the model (another
-        architecture); the message lists what did not match.
+      ValueError: if no checkpoint is intact although some exist (nothing
+        is renamed then), or if the checkpoint does not match the model
+        (another architecture); the message names the checkpoint.
     """
-    path = tf.train.latest_checkpoint(self.directory)
+    path, corrupted = latest_intact_checkpoint(self._model_dir)
+    if corrupted and path is None:
+      raise ValueError(
+          "No intact checkpoint to resume from: "
+          + "; ".join(reason for _, reason in corrupted) +
+          ". Use a new --model-dir, or move the checkpoints aside to start "
+          "over.")
+    for _, reason in corrupted:
+      print(f"warning: {reason}; it is renamed to *.corrupted and training "
+            f"resumes from {path}.", flush=True)
+    if corrupted and self._chief:
+      _set_aside([p for p, _ in corrupted], self.directory, path)
     if path is not None:
-      self.checkpoint.restore(path).assert_existing_objects_matched()
+      try:
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+      except AssertionError as err:
+        raise ValueError(
+            f"checkpoint {path} does not match this run's model: "
+            f"{str(err)[:300]}") from None
     return path
 
   def save(self):
     """Writes a checkpoint for the current step; returns its path."""
+    if self._manager is None:
+      # Created after `restore_latest`, which may have rewritten the index.
+      self._manager = tf.train.CheckpointManager(
+          self.checkpoint, self._write_dir, max_to_keep=self._max_to_keep)
     path = self._manager.save(checkpoint_number=self.step)
     if not self._chief:
       shutil.rmtree(self._write_dir, ignore_errors=True)

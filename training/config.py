@@ -2,58 +2,46 @@
 
 import dataclasses
 import json
+import math
 import os
 
-from tfnvp.flows import coupling_plan
-from tfnvp.flows import glow_level_shapes
-from tfnvp.internal.checks import check_int
-from tfnvp.networks.glow import COUPLINGS
+from tfnvp import ModelConfig
+from tfnvp import runs
 
-__all__ = ["COUPLINGS", "CONFIG_FILE", "ModelConfig", "TrainConfig", "load_config",
-           "save_config"]
+__all__ = ["CONFIG_FILE", "OPTIMIZERS", "STRATEGIES", "TrainConfig", "flag",
+           "load_config", "save_config"]
 
-CONFIG_FILE = "config.json"
+CONFIG_FILE = runs.CONFIG_FILE
 
-MODELS = ("realnvp", "glow")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """Architecture of the flow: `tfnvp.RealNVP` or `tfnvp.Glow`.
+OPTIMIZERS = ("adam", "adamax")
 
-  `num_scales` and `hidden_channels` are both models' (Glow's levels are
-  its scales); `num_res_blocks`, `logit_alpha` and `batch_norm_momentum`
-  are Real NVP's; `depth`, `coupling`, `lu_decomposed` and `learn_prior`
-  are Glow's.
-  """
 
-  name: str = "realnvp"
-  image_shape: tuple = (28, 28, 1)
-  num_scales: int = 2
-  hidden_channels: int = 32
-  num_res_blocks: int = 2
-  logit_alpha: float | None = 0.05
-  batch_norm_momentum: float = 0.95
-  depth: int = 8
-  coupling: str = "affine"
-  lu_decomposed: bool = True
-  learn_prior: bool = True
+def flag(field):
+  """The command-line flag of a `TrainConfig` field: `--learning-rate`."""
+  return "--" + field.replace("_", "-")
 
-  def __post_init__(self):
-    if self.name not in MODELS:
-      raise ValueError(f"`model` must be one of {MODELS}; got {self.name!r}.")
-    object.__setattr__(self, "image_shape", tuple(self.image_shape))
-    check_int("hidden_channels", self.hidden_channels, 1)
-    if self.name == "realnvp":
-      coupling_plan(self.image_shape, self.num_scales)  # raises if too deep
-      check_int("num_res_blocks", self.num_res_blocks, 0)
-    else:
-      glow_level_shapes(self.image_shape, self.num_scales)
-      check_int("depth", self.depth, 1)
-      if self.coupling not in COUPLINGS:
-        raise ValueError(f"`coupling` must be one of {COUPLINGS}; got "
-                         f"{self.coupling!r}.")
+
+def _check_number(config, name, minimum, *, integer, strict=False,
+                  optional=False):
+  """`config.<name>` must be a finite number (an int) >= (>) `minimum`."""
+  value = getattr(config, name)
+  if optional and value is None:
+    return
+  if integer:
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    kind = "an int"
+  else:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        math.isfinite(value))
+    kind = "a finite number"
+  ok = ok and (value > minimum if strict else value >= minimum)
+  if not ok:
+    bound = f"> {minimum}" if strict else f">= {minimum}"
+    raise ValueError(f"`{name}` ({flag(name)}) must be {kind} {bound}"
+                     f"{' or None' if optional else ''}; got {value!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +50,15 @@ class TrainConfig:
 
   `batch_size` is global: under a distribution strategy each replica gets
   `batch_size / num_replicas` examples, and the run computes what one device
-  computes on the whole batch.
+  computes on the whole batch. `optimizer` is `"adam"` (Real NVP's) or
+  `"adamax"` (Glow's); the learning rate rises linearly from
+  `learning_rate / warmup_steps` to `learning_rate` over the first
+  `warmup_steps` optimizer steps. `preset` names the `tfnvp.presets` entry
+  the run started from (flags given beside it override it).
+
+  Raises:
+    ValueError: for a field out of range (not finite, not positive, an
+      unknown name); the message names the field, its flag and the value.
   """
 
   dataset: str = "mnist"
@@ -70,7 +66,9 @@ class TrainConfig:
   batch_size: int = 64
   epochs: int = 1
   steps_per_epoch: int | None = None
+  optimizer: str = "adam"
   learning_rate: float = 1e-3
+  warmup_steps: int = 0
   l2: float = 5e-5
   clip_norm: float | None = 100.0
   strategy: str = "default"
@@ -80,36 +78,55 @@ class TrainConfig:
   num_train_examples: int | None = None
   num_eval_examples: int | None = None
   jit_compile: bool = False
+  preset: str | None = None
 
   def __post_init__(self):
     if isinstance(self.model, dict):
-      object.__setattr__(self, "model", ModelConfig(**self.model))
-    if self.strategy not in STRATEGIES:
+      object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
+    if not isinstance(self.model, ModelConfig):
       raise ValueError(
-          f"`strategy` must be one of {STRATEGIES}; got {self.strategy!r}.")
+          f"`model` must be a tfnvp.ModelConfig; got {self.model!r}.")
+    if self.strategy not in STRATEGIES:
+      raise ValueError(f"`strategy` ({flag('strategy')}) must be one of "
+                       f"{STRATEGIES}; got {self.strategy!r}.")
+    if self.optimizer not in OPTIMIZERS:
+      raise ValueError(f"`optimizer` ({flag('optimizer')}) must be one of "
+                       f"{OPTIMIZERS}; got {self.optimizer!r}.")
     for name in ("batch_size", "epochs", "checkpoint_every"):
-      value = getattr(self, name)
-      if not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+      _check_number(self, name, 1, integer=True)
+    for name in ("steps_per_epoch", "num_train_examples",
+                 "num_eval_examples"):
+      _check_number(self, name, 1, integer=True, optional=True)
+    _check_number(self, "warmup_steps", 0, integer=True)
+    _check_number(self, "seed", 0, integer=True)
+    _check_number(self, "learning_rate", 0, integer=False, strict=True)
+    _check_number(self, "sample_temperature", 0, integer=False, strict=True)
+    _check_number(self, "l2", 0, integer=False)
+    _check_number(self, "clip_norm", 0, integer=False, strict=True,
+                  optional=True)
     if self.jit_compile and self.strategy != "default":
       raise ValueError(
           "`jit_compile` (XLA) is for strategy 'default'; got strategy="
           f"{self.strategy!r}. Keras 3.15 fails to compile under a "
           "distribution strategy on CPU devices.")
-    if self.learning_rate <= 0:
-      raise ValueError(
-          f"`learning_rate` must be > 0; got {self.learning_rate!r}.")
-    if self.sample_temperature <= 0:
-      raise ValueError("`sample_temperature` must be > 0; got "
-                       f"{self.sample_temperature!r}.")
+
+  def to_dict(self):
+    """The fields as a JSON-ready `dict` (the model's as a nested one)."""
+    return dataclasses.asdict(self)
 
 
 def save_config(config, model_dir):
-  """Writes `config` as JSON to `model_dir/config.json`; returns the path."""
+  """Writes `config` as JSON to `model_dir/config.json`; returns the path.
+
+  The file is written next to its destination and renamed into place, so
+  an interrupted write never leaves a truncated `config.json`.
+  """
   os.makedirs(model_dir, exist_ok=True)
   path = os.path.join(model_dir, CONFIG_FILE)
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
+  staging = f"{path}.tmp-{os.getpid()}"
+  with open(staging, "w", encoding="utf-8") as f:
+    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+  os.replace(staging, path)
   return path
 
 
@@ -118,11 +135,17 @@ def load_config(model_dir):
 
   Raises:
     FileNotFoundError: if `model_dir` holds no `config.json`.
+    ValueError: if the file is corrupted or holds unknown or invalid
+      fields; the message names the file.
   """
+  raw = runs.read_config(model_dir)
   path = os.path.join(model_dir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(
-        f"No training run in --model-dir={model_dir!r}: {path} does not "
-        "exist.")
-  with open(path, encoding="utf-8") as f:
-    return TrainConfig(**json.load(f))
+  known = {f.name for f in dataclasses.fields(TrainConfig)}
+  unknown = sorted(set(raw) - known)
+  if unknown:
+    raise ValueError(f"{path}: unknown field(s) {unknown}.")
+  raw = dict(raw, model=ModelConfig.from_dict(raw["model"], source=path))
+  try:
+    return TrainConfig(**raw)
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"{path}: {err}") from None

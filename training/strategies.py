@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-from training.config import STRATEGIES
+from .config import STRATEGIES
 
 __all__ = ["is_chief", "is_multi_worker", "make_strategy", "worker_index"]
 

@@ -1,8 +1,9 @@
 r"""Trains a Real NVP or Glow model on a TFDS image dataset with Keras `fit`.
 
 ```
-python -m training.train --dataset mnist --model-dir runs/mnist \
-    --epochs 10 --batch-size 64
+tfnvp-train --dataset mnist --model-dir runs/mnist --epochs 10
+tfnvp-train --preset realnvp-cifar10 --model-dir runs/cifar10 --epochs 100
+python -m training.train ...            # the same, from a checkout
 ```
 
 The run's folder gets `config.json` (the typed `TrainConfig`),
@@ -17,24 +18,30 @@ order as an uninterrupted one and ends with the same weights, up to the
 float nondeterminism of the hardware.
 """
 
-import argparse
 import csv
-import dataclasses
 import os
 import sys
 
 import keras
 import tensorflow as tf
 
-from training import callbacks as callbacks_lib
-from training import checkpoints
-from training import config as config_lib
-from training import data
-from training import strategies
-from training.model import FlowModel
+from tfnvp import FlowModel
+from tfnvp import ModelConfig
+from tfnvp import cli
+from tfnvp import presets
+from tfnvp import runs
+from tfnvp.config import COUPLINGS
+from tfnvp.config import MODELS
 
-__all__ = ["TrainingFailedError", "build_parser", "config_from_args",
-           "distributed_dataset", "main", "train"]
+from . import callbacks as callbacks_lib
+from . import checkpoints
+from . import config as config_lib
+from . import data
+from . import strategies
+
+__all__ = ["TrainingFailedError", "WarmupSchedule", "build_parser",
+           "config_from_args", "distributed_dataset", "main", "make_optimizer",
+           "train"]
 
 HISTORY_FILE = "history.csv"
 FINAL_SAMPLES = "samples.png"
@@ -82,6 +89,39 @@ def distributed_dataset(strategy, make, skip_steps=0):
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """`learning_rate * min(1, (step + 1) / warmup_steps)`: a linear warm-up.
+
+  Args:
+    learning_rate: the rate after the warm-up.
+    warmup_steps: Python `int >= 0`; `0` is a constant rate.
+  """
+
+  def __init__(self, learning_rate, warmup_steps):
+    self.learning_rate = float(learning_rate)
+    self.warmup_steps = int(warmup_steps)
+
+  def __call__(self, step):
+    if not self.warmup_steps:
+      return tf.constant(self.learning_rate, tf.float32)
+    fraction = tf.minimum(
+        1.0, (tf.cast(step, tf.float32) + 1.0) / self.warmup_steps)
+    return self.learning_rate * fraction
+
+  def get_config(self):
+    return dict(learning_rate=self.learning_rate,
+                warmup_steps=self.warmup_steps)
+
+
+def make_optimizer(config):
+  """The Keras optimizer of a `TrainConfig` (Adam or Adamax, warm-up)."""
+  rate = WarmupSchedule(config.learning_rate, config.warmup_steps)
+  if config.optimizer == "adamax":
+    return keras.optimizers.Adamax(rate)
+  return keras.optimizers.Adam(rate)
+
+
 def _previous_elapsed_seconds(model_dir):
   path = os.path.join(model_dir, HISTORY_FILE)
   if not os.path.exists(path):
@@ -101,7 +141,7 @@ def _check_resumable(config, model_dir):
            "seed": (saved.seed, config.seed),
            "batch_size": (saved.batch_size, config.batch_size)}
   differ = {k: v for k, v in fixed.items() if v[0] != v[1]}
-  if differ and checkpoints.latest_checkpoint(model_dir):
+  if differ and runs.checkpoint_paths(model_dir):
     details = "; ".join(f"{k}: saved {a!r}, now {b!r}"
                         for k, (a, b) in differ.items())
     raise ValueError(
@@ -151,8 +191,9 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
 
   keras.utils.set_random_seed(config.seed)
   with strategy.scope():
-    model = FlowModel(config.model, l2=config.l2, clip_norm=config.clip_norm)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+    model = FlowModel(config.model.make_flow(), l2=config.l2,
+                      clip_norm=config.clip_norm)
+    model.compile(optimizer=make_optimizer(config),
                   jit_compile=config.jit_compile)
     model.optimizer.build(model.trainable_variables)
   checkpointer = checkpoints.Checkpointer(model, model_dir, strategy)
@@ -209,7 +250,7 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
                 validation_data=validation, callbacks=run_callbacks,
                 shuffle=False, verbose=verbose)  # the input is shuffled
   except tf.errors.InvalidArgumentError as err:
-    latest = checkpoints.latest_checkpoint(model_dir)
+    latest = checkpoints.latest_intact_checkpoint(model_dir)[0]
     raise TrainingFailedError(
         f"{err.message.strip()}\nTraining stopped at optimizer step "
         f"{checkpointer.step}; the newest checkpoint, {latest}, was written "
@@ -226,108 +267,151 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   return model
 
 
+# Flags a preset sets; given beside `--preset` they override it. Their
+# parser default is None so that a given flag can be told from a default.
+_MODEL_FLAGS = {"model": "name", "num_scales": "num_scales",
+                "hidden_channels": "hidden_channels",
+                "num_res_blocks": "num_res_blocks", "depth": "depth",
+                "coupling": "coupling"}
+_TRAIN_FLAGS = ("batch_size", "optimizer", "learning_rate", "warmup_steps",
+                "l2", "clip_norm")
+
+
 def build_parser():
-  """The command line of `python -m training.train`."""
+  """The command line of `tfnvp-train` (`python -m training.train`)."""
   defaults = config_lib.TrainConfig()
   model_defaults = defaults.model
-  parser = argparse.ArgumentParser(
-      prog="python -m training.train",
-      description="Train a Real NVP or Glow model on a TFDS image dataset.",
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser = cli.ArgumentParser(
+      prog="tfnvp-train",
+      description="Train a Real NVP or Glow model on a TFDS image dataset. "
+      "With --preset, the paper's architecture and optimization for a "
+      "dataset; any flag given beside it overrides the preset's value.")
   add = parser.add_argument
-  add("--dataset", default=defaults.dataset,
-      help=f"TFDS name, one of: {', '.join(sorted(data.DATASETS))}")
+
+  def default(value):
+    return f"(default: {value}, or the preset's)"
+
+  add("--preset", default=None, choices=sorted(presets.PRESETS),
+      help="a configuration of the Real NVP or Glow paper (tfnvp.presets)")
+  add("--dataset", default=None,
+      help=f"TFDS name, one of: {', '.join(sorted(data.DATASETS))} "
+      f"{default(defaults.dataset)}")
   add("--model-dir", required=True,
       help="folder of the run: config, checkpoints, logs, samples")
-  add("--model", default=model_defaults.name, choices=config_lib.MODELS)
-  add("--num-scales", type=int, default=model_defaults.num_scales,
-      help="scales (Real NVP) or levels (Glow)")
-  add("--hidden-channels", type=int, default=model_defaults.hidden_channels)
-  add("--num-res-blocks", type=int, default=model_defaults.num_res_blocks,
-      help="Real NVP: residual blocks per coupling network")
-  add("--depth", type=int, default=model_defaults.depth,
-      help="Glow: steps (actnorm, 1x1 conv, coupling) per level")
-  add("--coupling", default=model_defaults.coupling,
-      choices=config_lib.COUPLINGS, help="Glow: coupling type")
+  add("--model", default=None, choices=MODELS,
+      help=default(model_defaults.name))
+  add("--num-scales", type=cli.positive_int, default=None,
+      help="scales (Real NVP) or levels (Glow) "
+      f"{default(model_defaults.num_scales)}")
+  add("--hidden-channels", type=cli.positive_int, default=None,
+      help=default(model_defaults.hidden_channels))
+  add("--num-res-blocks", type=cli.nonnegative_int, default=None,
+      help="Real NVP: residual blocks per coupling network "
+      f"{default(model_defaults.num_res_blocks)}")
+  add("--depth", type=cli.positive_int, default=None,
+      help="Glow: steps (actnorm, 1x1 conv, coupling) per level "
+      f"{default(model_defaults.depth)}")
+  add("--coupling", default=None, choices=COUPLINGS,
+      help=f"Glow: coupling type {default(model_defaults.coupling)}")
   add("--conv1x1", default="lu", choices=("lu", "plain"),
-      help="Glow: parameterization of the invertible 1x1 convolutions")
+      help="Glow: parameterization of the invertible 1x1 convolutions "
+      "(default: lu)")
   add("--prior", default="learned", choices=("learned", "standard"),
-      help="Glow: prior of the halves factored out at each split")
-  add("--batch-size", type=int, default=defaults.batch_size,
-      help="global batch size, split over all replicas")
-  add("--epochs", type=int, default=defaults.epochs)
-  add("--steps-per-epoch", type=int, default=None,
-      help="default: one pass over the training examples")
-  add("--learning-rate", type=float, default=defaults.learning_rate)
-  add("--l2", type=float, default=defaults.l2,
+      help="Glow: prior of the halves factored out at each split "
+      "(default: learned)")
+  add("--batch-size", type=cli.positive_int, default=None,
+      help="global batch size, split over all replicas "
+      f"{default(defaults.batch_size)}")
+  add("--epochs", type=cli.positive_int, default=defaults.epochs,
+      help="(default: %(default)s)")
+  add("--steps-per-epoch", type=cli.positive_int, default=None,
+      help="(default: one pass over the training examples)")
+  add("--optimizer", default=None, choices=config_lib.OPTIMIZERS,
+      help=default(defaults.optimizer))
+  add("--learning-rate", type=cli.positive_float, default=None,
+      help=default(defaults.learning_rate))
+  add("--warmup-steps", type=cli.nonnegative_int, default=None,
+      help="linear learning-rate warm-up over this many optimizer steps "
+      f"{default(defaults.warmup_steps)}")
+  add("--l2", type=cli.nonnegative_float, default=None,
       help="L2 penalty on weight-norm scales and tanh scales (Real NVP; "
-      "Glow has neither)")
-  add("--clip-norm", type=float, default=defaults.clip_norm,
-      help="gradient clipping by global norm; 0 disables it")
-  add("--strategy", default=defaults.strategy, choices=config_lib.STRATEGIES)
-  add("--checkpoint-every", type=int, default=defaults.checkpoint_every,
-      help="optimizer steps between checkpoints")
-  add("--sample-temperature", type=float,
-      default=defaults.sample_temperature)
-  add("--num-train-examples", type=int, default=None,
+      f"Glow has neither) {default(defaults.l2)}")
+  add("--clip-norm", type=cli.nonnegative_float, default=None,
+      help="gradient clipping by global norm; 0 disables it "
+      f"{default(defaults.clip_norm)}")
+  add("--strategy", default=defaults.strategy, choices=config_lib.STRATEGIES,
+      help="(default: %(default)s)")
+  add("--checkpoint-every", type=cli.positive_int,
+      default=defaults.checkpoint_every,
+      help="optimizer steps between checkpoints (default: %(default)s)")
+  add("--sample-temperature", type=cli.positive_float,
+      default=defaults.sample_temperature, help="(default: %(default)s)")
+  add("--num-train-examples", type=cli.positive_int, default=None,
       help="use only the first N training examples")
-  add("--num-eval-examples", type=int, default=None,
+  add("--num-eval-examples", type=cli.positive_int, default=None,
       help="validate on the first N test examples")
   add("--jit-compile", action="store_true",
       help="XLA (single-device runs)")
-  add("--seed", type=int, default=defaults.seed)
+  add("--seed", type=cli.nonnegative_int, default=defaults.seed,
+      help="(default: %(default)s)")
   add("--raw-data-dir", default=None,
       help="folder of original dataset files for offline TFDS preparation "
-      f"(default: ${data.RAW_DATA_DIR_ENV}, else ../shared/data if present, "
-      "else TFDS downloads)")
+      f"(default: ${data.RAW_DATA_DIR_ENV}; unset: TFDS downloads)")
   add("--data-dir", default=None, help="TFDS data folder")
   add("--verbose", default="auto", choices=("auto", "0", "1", "2"),
-      help="Keras progress output")
+      help="Keras progress output (default: %(default)s)")
   return parser
 
 
 def config_from_args(args):
-  """The `TrainConfig` of parsed flags (raises ValueError on bad values)."""
-  spec = data.get_spec(args.dataset)
-  model = config_lib.ModelConfig(
-      name=args.model, image_shape=spec.image_shape,
-      num_scales=args.num_scales, hidden_channels=args.hidden_channels,
-      num_res_blocks=args.num_res_blocks, depth=args.depth,
-      coupling=args.coupling, lu_decomposed=args.conv1x1 == "lu",
-      learn_prior=args.prior == "learned")
+  """The `TrainConfig` of parsed flags (raises ValueError on bad values).
+
+  Defaults, then the preset's values, then the flags given explicitly.
+  """
+  preset = presets.get_preset(args.preset) if args.preset else None
+  model = dict(preset.model) if preset else {}
+  train = dict(preset.train) if preset else {}
+  dataset = args.dataset or (preset.dataset if preset else
+                             config_lib.TrainConfig.dataset)
+  for flag, field in _MODEL_FLAGS.items():
+    if getattr(args, flag) is not None:
+      model[field] = getattr(args, flag)
+  for field in _TRAIN_FLAGS:
+    if getattr(args, field) is not None:
+      train[field] = getattr(args, field)
+  if train.get("clip_norm") == 0:
+    train["clip_norm"] = None
+  model.update(image_shape=data.get_spec(dataset).image_shape,
+               lu_decomposed=args.conv1x1 == "lu",
+               learn_prior=args.prior == "learned")
   return config_lib.TrainConfig(
-      dataset=args.dataset, model=model, batch_size=args.batch_size,
-      epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-      learning_rate=args.learning_rate, l2=args.l2,
-      clip_norm=args.clip_norm or None, strategy=args.strategy,
+      dataset=dataset, model=ModelConfig(**model), epochs=args.epochs,
+      steps_per_epoch=args.steps_per_epoch, strategy=args.strategy,
       seed=args.seed, checkpoint_every=args.checkpoint_every,
       sample_temperature=args.sample_temperature,
       num_train_examples=args.num_train_examples,
       num_eval_examples=args.num_eval_examples,
-      jit_compile=args.jit_compile)
+      jit_compile=args.jit_compile, preset=args.preset, **train)
 
 
 def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
-  try:
+  with cli.errors_exit(parser):
     config = config_from_args(args)
     # Before any other TF op: multi-worker collectives are set up here.
     strategy = strategies.make_strategy(config.strategy)
-  except ValueError as err:
-    parser.error(str(err))
   try:
-    train(config, args.model_dir, strategy=strategy, data_dir=args.data_dir,
-          raw_data_dir=args.raw_data_dir,
-          verbose=args.verbose if args.verbose == "auto" else int(
-              args.verbose))
-  except (ValueError, FileNotFoundError) as err:
-    parser.error(str(err))
+    with cli.errors_exit(parser):
+      train(config, args.model_dir, strategy=strategy,
+            data_dir=args.data_dir, raw_data_dir=args.raw_data_dir,
+            verbose=args.verbose if args.verbose == "auto" else int(
+                args.verbose))
   except TrainingFailedError as err:
     print(f"error: {err}", file=sys.stderr)
     return 1
   print(f"Done. Model, checkpoints and samples in {args.model_dir}; "
-        f"config: {dataclasses.asdict(config)}")
+        f"config: {config.to_dict()}")
   return 0
 
 

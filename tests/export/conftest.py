@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import serving
+from tfnvp.export import serving
 from tests import kit
-from training import checkpoints
-from training import config as config_lib
-from training.evaluate import load_model
-from training.model import FlowModel
+import tfnvp
+from tfnvp import runs
+from tfnvp.training import config as config_lib
 
-MODEL = config_lib.ModelConfig(image_shape=(8, 8, 1), num_scales=2,
+MODEL = tfnvp.ModelConfig(image_shape=(8, 8, 1), num_scales=2,
                                hidden_channels=8, num_res_blocks=1)
 
 
@@ -34,18 +33,18 @@ def run(tmp_path_factory):
   model_dir = str(root / "run")
   config = config_lib.TrainConfig(dataset="mnist", model=MODEL)
   config_lib.save_config(config, model_dir)
-  model = FlowModel(MODEL)
+  model = tfnvp.FlowModel(MODEL.make_flow())
   kit.randomize_weights(model.flow_layers, 0, stddev=0.05)
   tf.train.CheckpointManager(
-      tf.train.Checkpoint(flow=model.flow_layers),
-      os.path.join(model_dir, checkpoints.CHECKPOINT_SUBDIR),
+      runs.make_checkpoint(model),
+      os.path.join(model_dir, runs.CHECKPOINT_SUBDIR),
       max_to_keep=1).save(checkpoint_number=7)
-  restored, _, _ = load_model(model_dir)
+  restored = runs.load_run(model_dir)
   base_path = str(root / "models" / "flow")
   export_dir = serving.export_saved_model(
-      restored.flow(training=False), os.path.join(base_path, "1"),
+      restored.flow, os.path.join(base_path, "1"),
       max_samples=16, max_interpolation_steps=8)
-  return Run(model_dir, restored.flow(training=False), base_path, export_dir)
+  return Run(model_dir, restored.flow, base_path, export_dir)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export import export
-from export.contract import SIGNATURES
+from tfnvp.export import export
+from tfnvp.export.contract import SIGNATURES
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for

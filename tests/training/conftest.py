@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training import data
+from tfnvp.training import data
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -12,14 +12,14 @@ import sys
 
 import numpy as np
 
-from training import strategies
+from tfnvp.training import strategies
 
 
 def main(name, model_dir, data_dir, out):
   # Before any other TF op: the collectives are configured here.
   strategy = strategies.make_strategy("multi_worker")
   from tests.training import test_multi_worker  # pylint: disable=g-import-not-at-top
-  from training import train as train_lib  # pylint: disable=g-import-not-at-top
+  from tfnvp.training import train as train_lib  # pylint: disable=g-import-not-at-top
   model = train_lib.train(test_multi_worker.CONFIGS[name], model_dir,
                           strategy=strategy, data_dir=data_dir, verbose=0,
                           extra_callbacks=[test_multi_worker.FirstLoss()])

@@ -6,7 +6,7 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 import tfnvp
-from training import callbacks
+from tfnvp.training import callbacks
 
 
 class _Model:

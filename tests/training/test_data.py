@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from training import data
+from tfnvp.training import data
 
 MNIST_TRAIN_LABEL_COUNTS = [
     5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import data
-from training.config import ModelConfig
-from training.config import TrainConfig
-from training.model import FlowModel
+from tfnvp.training import data
+from tfnvp import FlowModel
+from tfnvp import ModelConfig
+from tfnvp.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 _RUN = TrainConfig(
@@ -54,7 +54,7 @@ def _free_ports(n):
 def _reference_first_loss(config, data_dir):
   """One device, the same initial weights and the same global batch."""
   keras.utils.set_random_seed(config.seed)
-  model = FlowModel(config.model)
+  model = FlowModel(config.model.make_flow(), clip_norm=config.clip_norm)
   halves = []
   for worker in range(2):
     context = tf.distribute.InputContext(

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training import checkpoints
-from training import evaluate as evaluate_lib
-from training import train as train_lib
-from training.config import ModelConfig
-from training.model import FlowModel
+from tfnvp.training import checkpoints
+from tfnvp.training import evaluate as evaluate_lib
+from tfnvp.training import train as train_lib
+from tfnvp import FlowModel
+from tfnvp import ModelConfig
+from tfnvp import runs
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["--dataset", "mnist", "--hidden-channels", "8", "--num-res-blocks",
@@ -53,7 +54,7 @@ def _weights(model_dir):
 
   Paths carry Keras's per-process layer counters; compare by position.
   """
-  model, _, _ = evaluate_lib.load_model(model_dir)
+  model = runs.load_run(model_dir).model
   return [(v.path, np.asarray(v)) for v in model.flow_layers.weights]
 
 
@@ -97,14 +98,14 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
   assert grid.shape == (8 * 28, 8 * 28, 1)
 
   _kill_after_checkpoint(common + ["--model-dir", killed], killed, step=4)
-  resumed_from = checkpoints.latest_checkpoint(killed)
+  resumed_from = runs.checkpoint_paths(killed)[0]
   assert resumed_from.endswith(("ckpt-4", "ckpt-8")), resumed_from
   out = _run("training.train", *common, "--model-dir", killed)
   assert f"Resuming from {resumed_from}" in out
 
-  final = checkpoints.latest_checkpoint(whole)
+  final = runs.checkpoint_paths(whole)[0]
   assert final.endswith("ckpt-16")
-  assert checkpoints.latest_checkpoint(killed).endswith("ckpt-16")
+  assert runs.checkpoint_paths(killed)[0].endswith("ckpt-16")
   want, got = _weights(whole), _weights(killed)
   assert len(want) == len(got) == 270
   for (name, value), (_, resumed) in zip(want, got):
@@ -164,7 +165,7 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
                      match=r"(?s)Training diverged.*step.*intact"):
     train_lib.train(config, str(tmp_path), data_dir=data_dir, verbose=0,
                     extra_callbacks=[_BlowUpWeightAfterStep(2)])
-  latest = checkpoints.latest_checkpoint(str(tmp_path))
+  latest = runs.checkpoint_paths(str(tmp_path))[0]
   assert latest.endswith("ckpt-2"), latest
   saved = _weights(str(tmp_path))
   assert all(np.all(np.isfinite(value)) for _, value in saved)
@@ -214,8 +215,9 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
   history = _history(model_dir)
   first, last = (float(row["val_bits_per_dim"]) for row in history)
   assert last < first - 0.2, history
-  model, config, _ = evaluate_lib.load_model(model_dir)
-  assert config.model.name == "glow" and config.model.depth == 2
+  run = runs.load_run(model_dir)
+  model, config = run.model, run.config
+  assert config["model"]["name"] == "glow" and config["model"]["depth"] == 2
   flags = [v for v in model.flow_layers.weights
            if v.path.endswith("initialized")]
   assert flags and all(float(v) == 1.0 for v in flags)
@@ -228,4 +230,4 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
   images = tf.random.stateless_uniform([3, 28, 28, 1], [1, 2], 0.0, 256.0)
   np.testing.assert_allclose(
       loaded.signatures["log_prob"](images=images)["log_prob"],
-      model.flow().log_prob(images), rtol=1e-5)
+      model.flow.log_prob(images), rtol=1e-5)

@@ -41,6 +41,7 @@ def glow_level_shapes(image_shape, num_levels):
   return shapes
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class GlowLayers(keras.layers.Layer):
   """Owns every variable of a `tfnvp.Glow` flow.
 

@@ -68,6 +68,7 @@ def coupling_plan(image_shape, num_scales):
   return plan
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class RealNVPLayers(keras.layers.Layer):
   """Owns every variable of a `tfnvp.RealNVP` flow.
 

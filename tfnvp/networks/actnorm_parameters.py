@@ -9,6 +9,7 @@ from tfnvp.internal.moments import batch_moments
 __all__ = ["ActNormParameters"]
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class ActNormParameters(keras.layers.Layer):
   """Holds an actnorm's `bias` and `log_scale` (shape `[C]`) and whether
   they have been initialized from data.

@@ -9,6 +9,7 @@ from tfnvp.internal.checks import check_int
 __all__ = ["InvertibleConv1x1Parameters"]
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class InvertibleConv1x1Parameters(keras.layers.Layer):
   """Holds the weights of an invertible 1x1 convolution `W` (`C x C`).
 

@@ -24,6 +24,7 @@ def _unfold(outputs, batch_shape, inputs):
       outputs.shape[-1:]))
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class ZeroConv2D(keras.layers.Layer):
   """Glow's zero-initialized output convolution: `conv(x) * exp(3 * logs)`.
 
@@ -66,6 +67,7 @@ class ZeroConv2D(keras.layers.Layer):
     return config
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class GlowCouplingNetwork(keras.layers.Layer):
   """The `(shift, log_scale)` network of Glow's affine coupling [1].
 
@@ -155,6 +157,7 @@ class GlowCouplingNetwork(keras.layers.Layer):
     return config
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class GlowSplitPrior(keras.layers.Layer):
   """Glow's learned prior on the half factored out at a split [1].
 

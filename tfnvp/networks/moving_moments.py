@@ -5,6 +5,7 @@ import keras
 __all__ = ["MovingMoments"]
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class MovingMoments(keras.layers.Layer):
   """Holds the moving per-channel mean and variance of a batch-norm bijector.
 

@@ -9,6 +9,7 @@ from tfnvp.networks.weight_norm import WeightNormConv2D
 __all__ = ["ResidualBlock", "ResNetShiftAndLogScale"]
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class ResidualBlock(keras.layers.Layer):
   """Pre-activation residual block: `x + conv(relu(bn(conv(relu(bn(x))))))`.
 
@@ -52,6 +53,7 @@ class ResidualBlock(keras.layers.Layer):
     return config
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class ResNetShiftAndLogScale(keras.layers.Layer):
   """Real NVP's `(shift, log_scale)` network for an `[H, W, channels]` image.
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 __all__ = ["WeightNormConv2D"]
 
 
+@keras.saving.register_keras_serializable(package="tfnvp")
 class WeightNormConv2D(keras.layers.Layer):
   """A `SAME`-padded 2-D convolution with weight normalization.
 

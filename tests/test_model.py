@@ -6,9 +6,9 @@ import tensorflow as tf
 import keras
 
 from tests import kit
-from training.config import ModelConfig
-from training.model import FlowModel
-from training.model import regularized_variables
+from tfnvp import FlowModel
+from tfnvp import ModelConfig
+from tfnvp.model import regularized_variables
 
 CONFIG = ModelConfig(image_shape=(8, 8, 1), num_scales=2, hidden_channels=8,
                      num_res_blocks=1)
@@ -21,7 +21,8 @@ def _images(n=32, seed=0):
 
 
 def _model(seed=0, **kwargs):
-  model = FlowModel(CONFIG, **kwargs)
+  kwargs.setdefault("clip_norm", None)
+  model = FlowModel(CONFIG.make_flow(), **kwargs)
   kit.randomize_weights(model.flow_layers, seed, stddev=0.05)
   return model
 
@@ -55,7 +56,7 @@ def test_fit_lowers_bits_per_dim_and_evaluate_uses_moving_statistics():
 def test_fit_trains_glow_and_initializes_its_actnorms_on_the_first_batch():
   config = ModelConfig(name="glow", image_shape=(8, 8, 1), num_scales=2,
                        hidden_channels=8, depth=2)
-  model = FlowModel(config)
+  model = FlowModel(config.make_flow())
   assert not regularized_variables(model.flow_layers)   # Glow: no L2
   model.compile(optimizer=keras.optimizers.Adam(3e-3))
   data = tf.data.Dataset.from_tensor_slices(_images(64)).batch(32)
@@ -98,7 +99,7 @@ def test_two_replicas_take_the_same_step_as_one_device(mirrored_strategy):
   one = single.fit(tf.data.Dataset.from_tensor_slices(images).batch(16),
                    verbose=0)
   with mirrored_strategy.scope():
-    mirrored = FlowModel(CONFIG, clip_norm=1.0)
+    mirrored = FlowModel(CONFIG.make_flow(), clip_norm=1.0)
     mirrored.compile(optimizer=keras.optimizers.SGD(0.1))
   for variable, value in zip(mirrored.weights, initial):
     variable.assign(value)
@@ -118,7 +119,7 @@ def test_the_paper_sized_model_trains():
   """64 channels, 8 residual blocks, 2 scales on 28x28x1 (minutes: tracing)."""
   config = ModelConfig(image_shape=(28, 28, 1), num_scales=2,
                        hidden_channels=64, num_res_blocks=8)
-  model = FlowModel(config, l2=5e-5, clip_norm=100.0)
+  model = FlowModel(config.make_flow(), l2=5e-5, clip_norm=100.0)
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   images = tf.random.stateless_uniform([32, 28, 28, 1], [5, 5], 0.0, 256.0)
   data = tf.data.Dataset.from_tensor_slices(images).batch(16).repeat()

@@ -1,0 +1,87 @@
+"""What tfnvp's command-line entry points share: argument types and errors.
+
+Every command-line error of `tfnvp-train`, `tfnvp-evaluate` and
+`tfnvp-export` is one line, `<prog>: error: <message>`, naming the flag or
+file and the value, with exit status 2 and no traceback.
+"""
+
+import argparse
+import contextlib
+import math
+import sys
+
+import tensorflow as tf
+
+__all__ = [
+    "ArgumentParser",
+    "errors_exit",
+    "finite_float",
+    "nonnegative_float",
+    "nonnegative_int",
+    "positive_float",
+    "positive_int",
+]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+  """An `argparse.ArgumentParser` whose errors are one line (exit 2)."""
+
+  def error(self, message):
+    message = " ".join(str(message).split())
+    sys.stderr.write(f"{self.prog}: error: {message}\n")
+    sys.exit(2)
+
+
+@contextlib.contextmanager
+def errors_exit(parser):
+  """Turns a user's error inside the block into `parser.error` (one line).
+
+  Caught: `ValueError` and `TypeError` (bad values, corrupted files),
+  `OSError` (missing or unreadable files and folders) and TensorFlow's
+  `InvalidArgumentError`/`NotFoundError`/`DataLossError` raised while
+  reading inputs.
+  """
+  try:
+    yield
+  except (ValueError, TypeError, OSError, tf.errors.InvalidArgumentError,
+          tf.errors.NotFoundError, tf.errors.DataLossError) as err:
+    message = getattr(err, "message", None) or str(err)
+    parser.error(message.strip() or type(err).__name__)
+
+
+def _number(text, cast, check, description):
+  try:
+    value = cast(text)
+  except ValueError:
+    value = None
+  if value is None or not check(value):
+    raise argparse.ArgumentTypeError(
+        f"must be {description}; got {text!r}")
+  return value
+
+
+def positive_int(text):
+  """An argparse type: an int >= 1."""
+  return _number(text, int, lambda v: v >= 1, "an int >= 1")
+
+
+def nonnegative_int(text):
+  """An argparse type: an int >= 0."""
+  return _number(text, int, lambda v: v >= 0, "an int >= 0")
+
+
+def finite_float(text):
+  """An argparse type: a finite float."""
+  return _number(text, float, math.isfinite, "a finite number")
+
+
+def positive_float(text):
+  """An argparse type: a finite float > 0."""
+  return _number(text, float, lambda v: math.isfinite(v) and v > 0,
+                 "a finite number > 0")
+
+
+def nonnegative_float(text):
+  """An argparse type: a finite float >= 0."""
+  return _number(text, float, lambda v: math.isfinite(v) and v >= 0,
+                 "a finite number >= 0")

@@ -1,0 +1,164 @@
+"""A training run's folder: `config.json` and checkpoints of a `FlowModel`.
+
+```none
+<model_dir>/config.json           {"model": ModelConfig fields, ...}
+<model_dir>/checkpoints/ckpt-<k>  tf.train.Checkpoint(flow=<flow layers>,
+                                                      optimizer=...)
+```
+
+`tfnvp.training` writes such folders; `load_run` reads them back without
+the training stack (no TensorFlow Datasets), for evaluation and export.
+"""
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+from tfnvp.config import ModelConfig
+from tfnvp.model import FlowModel
+
+__all__ = [
+    "CHECKPOINT_SUBDIR",
+    "CONFIG_FILE",
+    "CheckpointError",
+    "Run",
+    "checkpoint_paths",
+    "load_run",
+    "make_checkpoint",
+    "read_config",
+    "verify_checkpoint",
+]
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_SUBDIR = "checkpoints"
+
+
+class CheckpointError(ValueError):
+  """A checkpoint is missing, truncated or corrupted; the message names it."""
+
+
+def read_config(model_dir):
+  """The JSON object in `model_dir/config.json`.
+
+  Raises:
+    FileNotFoundError: if there is no such file.
+    ValueError: if it is not a JSON object (truncated, corrupted); the
+      message names the file.
+  """
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(
+        f"No training run in --model-dir={model_dir!r}: {path} does not "
+        "exist.")
+  try:
+    with tf.io.gfile.GFile(path, "r") as f:
+      config = json.loads(f.read())
+  except (ValueError, UnicodeDecodeError) as err:
+    raise ValueError(f"{path} is not valid JSON (corrupted or truncated?): "
+                     f"{err}") from None
+  if not isinstance(config, dict) or not isinstance(config.get("model"),
+                                                    dict):
+    raise ValueError(f"{path} must hold a JSON object with a 'model' object; "
+                     f"got {str(config)[:200]!r}.")
+  return config
+
+
+def make_checkpoint(model, optimizer=None):
+  """The `tf.train.Checkpoint` of a run: the flow's layers (and optimizer)."""
+  if optimizer is None:
+    return tf.train.Checkpoint(flow=model.flow_layers)
+  return tf.train.Checkpoint(flow=model.flow_layers, optimizer=optimizer)
+
+
+def checkpoint_paths(model_dir):
+  """The run's checkpoint prefixes, newest first (`[]` for none)."""
+  directory = os.path.join(model_dir, CHECKPOINT_SUBDIR)
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return []
+  paths = list(state.all_model_checkpoint_paths) or [
+      state.model_checkpoint_path]
+  paths = [p if os.path.isabs(p) else os.path.join(directory, p)
+           for p in paths]
+  return paths[::-1]
+
+
+def verify_checkpoint(path):
+  """Reads every tensor of the checkpoint `path` (checksums included).
+
+  Raises:
+    CheckpointError: if its files are missing, truncated or corrupted; the
+      message names `path` and what TF reported.
+  """
+  try:
+    reader = tf.train.load_checkpoint(path)
+    for name in reader.get_variable_to_shape_map():
+      reader.get_tensor(name)
+  except (tf.errors.OpError, ValueError) as err:
+    message = getattr(err, "message", str(err)).strip().splitlines()[0]
+    raise CheckpointError(
+        f"checkpoint {path} is missing, truncated or corrupted: "
+        f"{type(err).__name__}: {message[:300]}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A run's `FlowModel` with a checkpoint's weights, and its config."""
+
+  model: FlowModel
+  config: dict
+  checkpoint: str
+
+  @property
+  def flow(self):
+    """The inference-mode flow (`model.flow`)."""
+    return self.model.flow
+
+
+def load_run(model_dir, checkpoint=None):
+  """The `FlowModel` of a run folder with a checkpoint's weights.
+
+  Args:
+    model_dir: a folder written by `tfnvp.training` (`config.json` and
+      `checkpoints/`).
+    checkpoint: a checkpoint path prefix (e.g. `.../checkpoints/ckpt-300`),
+      or `None` for the newest.
+
+  Returns:
+    A `Run`.
+
+  Raises:
+    FileNotFoundError: no `config.json`, no checkpoint, or a `checkpoint`
+      that does not exist.
+    ValueError: a corrupted `config.json`; `CheckpointError` (a
+      `ValueError`) for a truncated or corrupted checkpoint, or one that
+      does not match the config's architecture.
+  """
+  config = read_config(model_dir)
+  model_config = ModelConfig.from_dict(
+      config["model"], source=os.path.join(model_dir, CONFIG_FILE))
+  if checkpoint is None:
+    paths = checkpoint_paths(model_dir)
+    if not paths:
+      raise FileNotFoundError(
+          f"No checkpoint in --model-dir={model_dir!r} (looked in "
+          f"{os.path.join(model_dir, CHECKPOINT_SUBDIR)}); train first.")
+    checkpoint = paths[0]
+  elif not tf.io.gfile.exists(f"{checkpoint}.index"):
+    raise FileNotFoundError(
+        f"--checkpoint={checkpoint!r} does not exist (no "
+        f"{checkpoint}.index); the run's checkpoints: "
+        f"{checkpoint_paths(model_dir) or 'none'}.")
+  verify_checkpoint(checkpoint)
+  model = FlowModel(model_config.make_flow())
+  try:
+    # The optimizer's state is in the checkpoint too; loading skips it.
+    make_checkpoint(model).restore(
+        checkpoint).expect_partial().assert_existing_objects_matched()
+  except AssertionError as err:
+    raise CheckpointError(
+        f"checkpoint {checkpoint} does not match the architecture in "
+        f"{os.path.join(model_dir, CONFIG_FILE)}: {str(err)[:300]}") from None
+  return Run(model, config, checkpoint)

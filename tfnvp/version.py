@@ -1,0 +1,5 @@
+"""The package version, read by `setup.py` and `tfnvp.__version__`."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.2.0"
