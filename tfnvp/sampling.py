@@ -1,8 +1,11 @@
 """Sampling a flow at a temperature, and turning samples into 8-bit images."""
 
+import math
 import numbers
 
 import tensorflow as tf
+
+from tfnvp.internal.checks import check_sample_shape
 
 __all__ = ["sample_at_temperature", "to_uint8"]
 
@@ -26,17 +29,19 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
   Args:
     distribution: a `tfd.TransformedDistribution` with a zero-centred base,
       e.g. `tfnvp.RealNVP`.
-    sample_shape: shape of the sample, as for `sample`.
-    temperature: Python `float` > 0, or a scalar float `Tensor` (checked
-      when the sample is drawn: an `InvalidArgumentError` unless finite and
-      > 0).
+    sample_shape: shape of the sample, as for `sample`: ints >= 0 (`0`
+      gives an empty batch).
+    temperature: a finite Python `float` > 0, or a scalar float `Tensor`
+      (checked when the sample is drawn: an `InvalidArgumentError` unless
+      finite and > 0).
     seed: a TFP seed (`int` or stateless `[2]` tensor), as for `sample`.
 
   Returns:
     samples: `Tensor` of shape `sample_shape + batch_shape + event_shape`.
 
   Raises:
-    ValueError: if a Python `temperature` is not a positive real number.
+    ValueError: if a Python `temperature` is not a finite real number > 0,
+      or `sample_shape` holds a negative or non-integer entry.
     InvalidArgumentError: if a `Tensor` `temperature` is not finite and > 0.
 
   #### Examples
@@ -61,9 +66,14 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
     with tf.control_dependencies([check]):
       temperature = tf.identity(temperature)
   elif (isinstance(temperature, bool) or
-        not isinstance(temperature, numbers.Real) or not temperature > 0):
+        not isinstance(temperature, numbers.Real) or
+        not (math.isfinite(temperature) and temperature > 0)):
     raise ValueError(
-        f"`temperature` must be a real number > 0; got {temperature!r}.")
+        f"`temperature` must be a finite real number > 0; got "
+        f"{temperature!r}.")
+  shape = check_sample_shape(sample_shape)
+  if shape is not None and 0 in shape:
+    return distribution.sample(shape, seed=seed)     # an empty batch
   z = distribution.distribution.sample(sample_shape, seed=seed)
   return distribution.bijector.forward(tf.cast(temperature, z.dtype) * z)
 

@@ -276,3 +276,10 @@ class Glow(ImageFlow):
                      training=training, dtype=dtype,
                      validate_args=validate_args, parameters=parameters,
                      name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype, num_classes=None):
+    # No tensor-valued parameters: the weights live in `layers`, a Keras
+    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
+    # handle (see `ImageFlow`).
+    return dict()

@@ -4,6 +4,8 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfnvp.internal.checks import check_sample_shape
+
 __all__ = ["ImageFlow", "check_image_shape"]
 
 
@@ -27,7 +29,18 @@ class ImageFlow(tfd.TransformedDistribution):
   bijector, and its variables belong to a Keras layer (`layers`). Subclasses
   build both and call `__init__`. Inputs of `log_prob` are checked for
   dtype and shape always, and with `validate_args` for finiteness (and for
-  the pixel range `[0, 256)` when `pixels`).
+  the pixel range `[0, 256)` when `pixels`). `sample` takes a sample shape
+  of ints >= 0, as every TFP distribution; an empty one (`sample(0)`) gives
+  an empty batch, and `log_prob` of a statically empty batch an empty
+  result. (A batch that is empty only at run time, under `tf.function`
+  with an unknown batch size, is not supported: TF's oneDNN convolutions
+  return wrongly shaped outputs on empty inputs.)
+
+  Passing a flow to a `tf.function`: it is not a `CompositeTensor` (its
+  variables live in Keras layers, which TFP's parameter machinery cannot
+  flatten), so `tf.function` treats it as a Python object: each flow
+  object traces the function anew, and its variables are captured. Close
+  over the flow, or pass tensors, to trace once.
 
   Args:
     flow: the data-to-latent `tfb.Bijector` on `image_shape` events.
@@ -113,7 +126,16 @@ class ImageFlow(tfd.TransformedDistribution):
           f"{self.name}: `{arg_name}` must have shape [..., "
           f"{', '.join(map(str, self._image_shape))}]; got {shape}.")
 
+  def _call_sample_n(self, sample_shape, seed, **kwargs):
+    shape = check_sample_shape(sample_shape)
+    if shape is not None and 0 in shape:
+      return tf.zeros(shape + list(self._image_shape), self.dtype)
+    return super()._call_sample_n(sample_shape, seed, **kwargs)
+
   def _sample_control_dependencies(self, x):
+    # The dtype first: the range checks below would fail on an integer
+    # tensor with TF's own message.
+    self._check_value(tf.convert_to_tensor(x), "value")
     if not self.validate_args:
       return []
     if not self._pixels:
@@ -134,4 +156,7 @@ class ImageFlow(tfd.TransformedDistribution):
     # traces `call` inside its own FuncGraph), a later call from the outer
     # graph would get the nested graph's output back. A fresh tensor per call
     # keeps every entry local to the graph that made it.
+    batch = x.shape[:-3]
+    if batch.is_fully_defined() and batch.num_elements() == 0:
+      return tf.zeros(batch, self.dtype)
     return super()._log_prob(tf.identity(x), **kwargs)

@@ -296,6 +296,13 @@ class RealNVP(ImageFlow):
                      dtype=dtype, validate_args=validate_args,
                      parameters=parameters, name=name)
 
+  @classmethod
+  def _parameter_properties(cls, dtype, num_classes=None):
+    # No tensor-valued parameters: the weights live in `layers`, a Keras
+    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
+    # handle (see `ImageFlow`).
+    return dict()
+
   @property
   def logit_alpha(self):
     return self._logit_alpha

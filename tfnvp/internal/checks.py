@@ -1,9 +1,37 @@
-"""Constructor argument checks with messages that name the argument."""
+"""Argument checks with messages that name the argument and the value."""
 
-__all__ = ["check_int"]
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["check_int", "check_sample_shape"]
 
 
 def check_int(name, value, minimum):
   """Raises `ValueError` unless `value` is an `int` (not `bool`) >= `minimum`."""
   if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
     raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+
+
+def check_sample_shape(sample_shape, name="sample_shape"):
+  """The static sample shape as a list of ints >= 0, or `None` if dynamic.
+
+  Raises:
+    ValueError: for a negative, non-integer or boolean entry (e.g. `2.5`,
+      `-1`); the message names `name` and the value.
+  """
+  static = sample_shape
+  if tf.is_tensor(sample_shape):
+    if not sample_shape.dtype.is_integer:
+      raise ValueError(f"`{name}` must hold ints >= 0; got a "
+                       f"{sample_shape.dtype.name} tensor.")
+    static = tf.get_static_value(sample_shape)
+    if static is None:
+      return None
+  entries = np.asarray(static, dtype=object).reshape([-1]).tolist() if (
+      np.ndim(static)) else [static]
+  if np.ndim(static) > 1 or not all(
+      isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
+      and d >= 0 for d in entries):
+    raise ValueError(f"`{name}` must be an int >= 0 or a list of them; got "
+                     f"{sample_shape!r}.")
+  return [int(d) for d in entries]
