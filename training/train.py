@@ -313,12 +313,12 @@ def build_parser():
       f"{default(model_defaults.depth)}")
   add("--coupling", default=None, choices=COUPLINGS,
       help=f"Glow: coupling type {default(model_defaults.coupling)}")
-  add("--conv1x1", default="lu", choices=("lu", "plain"),
+  add("--conv1x1", default=None, choices=("lu", "plain"),
       help="Glow: parameterization of the invertible 1x1 convolutions "
-      "(default: lu)")
-  add("--prior", default="learned", choices=("learned", "standard"),
+      "(default: lu, or the preset's)")
+  add("--prior", default=None, choices=("learned", "standard"),
       help="Glow: prior of the halves factored out at each split "
-      "(default: learned)")
+      "(default: learned, or the preset's)")
   add("--batch-size", type=cli.positive_int, default=None,
       help="global batch size, split over all replicas "
       f"{default(defaults.batch_size)}")
@@ -381,9 +381,11 @@ def config_from_args(args):
       train[field] = getattr(args, field)
   if train.get("clip_norm") == 0:
     train["clip_norm"] = None
-  model.update(image_shape=data.get_spec(dataset).image_shape,
-               lu_decomposed=args.conv1x1 == "lu",
-               learn_prior=args.prior == "learned")
+  if args.conv1x1 is not None:
+    model["lu_decomposed"] = args.conv1x1 == "lu"
+  if args.prior is not None:
+    model["learn_prior"] = args.prior == "learned"
+  model["image_shape"] = data.get_spec(dataset).image_shape
   return config_lib.TrainConfig(
       dataset=dataset, model=ModelConfig(**model), epochs=args.epochs,
       steps_per_epoch=args.steps_per_epoch, strategy=args.strategy,

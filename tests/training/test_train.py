@@ -126,14 +126,14 @@ def test_a_resumed_stream_under_a_strategy_starts_at_the_next_global_step(
                        num_res_blocks=1)
   batches = tf.random.stateless_uniform([6, 4, 8, 8, 1], [3, 4], 0.0, 256.0)
   with mirrored_strategy.scope():
-    model = FlowModel(config)
+    model = FlowModel(config.make_flow())
     model.compile(optimizer=keras.optimizers.SGD(0.0))
   dataset = train_lib.distributed_dataset(
       mirrored_strategy,
       lambda ctx: tf.data.Dataset.from_tensor_slices(batches).skip(2),
       skip_steps=1)
   history = model.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
-  single = FlowModel(config)
+  single = FlowModel(config.make_flow())
   for a, b in zip(single.weights, model.weights):
     a.assign(b)
   want = -np.mean(single(tf.concat([batches[4], batches[5]], 0),
