@@ -1,25 +1,45 @@
-"""The serving contract: each signature's input and output names and dtypes.
+"""The serving contract: each signature's input and output names, dtypes and
+shapes.
 
 The SavedModel written by `export.serving.export_saved_model` and the clients
 in `export.client` both read this table, so the names a client sends are the
-names the model declares. Shapes: `images` and `z` are `[batch, H, W, C]`,
-`images` of `interpolate` is `[batch, num_steps, H, W, C]`, `log_prob` and
-`bits_per_dim` are `[batch]`, `num_samples`, `temperature` and `num_steps`
-are scalars and `seed` is `[2]`.
+names the model declares, and the clients check a request's shapes before
+sending it and a response's shapes against the request.
+
+A shape is a tuple of dimensions: an `int` is that size; a name is a size
+>= 1 that is the same wherever the name appears in one call (its inputs and
+outputs), and the name of a scalar input (`num_samples`, `num_steps`) is that
+input's value. So `images` and `z` are `[n, H, W, C]` with `n >= 1` (an empty
+batch is an error), `images` of `interpolate` is `[n, num_steps, H, W, C]`,
+`log_prob` and `bits_per_dim` are `[n]`, `num_samples`, `temperature` and
+`num_steps` are scalars and `seed` is `[2]`. The model's own `H, W, C` are
+checked by the server.
 """
 
 import dataclasses
 
 __all__ = ["SIGNATURES", "Signature"]
 
+_IMAGES = ("n", "H", "W", "C")
+
 
 @dataclasses.dataclass(frozen=True)
 class Signature:
-  """Names and dtypes (NumPy names) of one signature's inputs and outputs."""
+  """One signature: names, dtypes (NumPy names) and shapes of its tensors.
+
+  Attributes:
+    inputs: `{input name: dtype name}`.
+    outputs: `{output name: dtype name}`.
+    doc: what the signature computes.
+    input_shapes: `{input name: shape}`, shapes as in the module docstring.
+    output_shapes: `{output name: shape}`.
+  """
 
   inputs: dict
   outputs: dict
   doc: str
+  input_shapes: dict
+  output_shapes: dict
 
 
 SIGNATURES = {
@@ -27,30 +47,44 @@ SIGNATURES = {
         inputs={"images": "uint8"},
         outputs={"log_prob": "float32", "bits_per_dim": "float32"},
         doc="8-bit images -> log-density and bits/dim at the pixel centres "
-            "(pixel k is evaluated at k + 0.5)."),
+            "(pixel k is evaluated at k + 0.5).",
+        input_shapes={"images": _IMAGES},
+        output_shapes={"log_prob": ("n",), "bits_per_dim": ("n",)}),
     "log_prob": Signature(
         inputs={"images": "float32"},
         outputs={"log_prob": "float32"},
-        doc="dequantized pixels in [0, 256) -> log-density in pixel space."),
+        doc="dequantized pixels in [0, 256) -> log-density in pixel space.",
+        input_shapes={"images": _IMAGES},
+        output_shapes={"log_prob": ("n",)}),
     "sample": Signature(
         inputs={"num_samples": "int32", "temperature": "float32",
                 "seed": "int64"},
         outputs={"images": "float32", "pixels": "uint8"},
         doc="stateless samples at a temperature: continuous `images` and "
-            "their 8-bit `pixels` (floor, clipped to [0, 255])."),
+            "their 8-bit `pixels` (floor, clipped to [0, 255]).",
+        input_shapes={"num_samples": (), "temperature": (), "seed": (2,)},
+        output_shapes={"images": ("num_samples", "H", "W", "C"),
+                       "pixels": ("num_samples", "H", "W", "C")}),
     "encode": Signature(
         inputs={"images": "float32"},
         outputs={"z": "float32"},
         doc="pixels -> the multi-scale latent code, in one image-shaped "
-            "tensor."),
+            "tensor.",
+        input_shapes={"images": _IMAGES},
+        output_shapes={"z": _IMAGES}),
     "decode": Signature(
         inputs={"z": "float32"},
         outputs={"images": "float32"},
-        doc="latent code -> pixels; the inverse of `encode`."),
+        doc="latent code -> pixels; the inverse of `encode`.",
+        input_shapes={"z": _IMAGES},
+        output_shapes={"images": _IMAGES}),
     "interpolate": Signature(
         inputs={"images_a": "float32", "images_b": "float32",
                 "num_steps": "int32"},
         outputs={"images": "float32"},
         doc="pairs of images -> `num_steps` images along "
-            "z = cos(phi) z_a + sin(phi) z_b, phi from 0 to pi/2."),
+            "z = cos(phi) z_a + sin(phi) z_b, phi from 0 to pi/2.",
+        input_shapes={"images_a": _IMAGES, "images_b": _IMAGES,
+                      "num_steps": ()},
+        output_shapes={"images": ("n", "num_steps", "H", "W", "C")}),
 }

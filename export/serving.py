@@ -16,9 +16,8 @@ import tempfile
 import tensorflow as tf
 
 import tfnvp
-from export.contract import SIGNATURES
+from .contract import SIGNATURES
 from tfnvp.flows import ImageFlow
-from tfnvp.internal.checks import check_int
 
 __all__ = ["build_serving_module", "check_version_dir", "export_saved_model"]
 
@@ -37,15 +36,91 @@ def _after(checks, *tensors):
   return out[0] if len(out) == 1 else out
 
 
-def _check_batch_shape(x, name, event_shape):
-  """`x` must be `[batch, *event_shape]`."""
-  shape = tf.shape(x)
-  expected = tf.constant(event_shape, tf.int32)
-  ok = tf.logical_and(
-      tf.equal(tf.size(shape), len(event_shape) + 1),
-      tf.reduce_all(tf.equal(shape[1:], expected)))
-  return _assert(ok, f"`{name}` must have shape [batch, "
-                 f"{', '.join(map(str, event_shape))}]; got", shape)
+def _checked(tensors, *checks):
+  """`tensors` after each of `checks` in turn.
+
+  Each check is a function of the tensors (as already checked by the
+  checks before it) that returns an `Assert` op, so a request with several
+  problems reports the first one, and no op of the model runs on a request
+  that fails a check.
+
+  Args:
+    tensors: a list of tensors.
+    *checks: functions `(*tensors) -> Assert op`.
+
+  Returns:
+    The list `tensors`, each gated by every check.
+  """
+  for check in checks:
+    with tf.control_dependencies([check(*tensors)]):
+      tensors = [tf.identity(t) for t in tensors]
+  return tensors
+
+
+def _hidden(x):
+  """`x`, with its static shape and value hidden from TF's graph optimizer.
+
+  A serialization round trip: the optimizer sees neither through it nor
+  past it.
+  """
+  return tf.raw_ops.ParseTensor(
+      serialized=tf.raw_ops.SerializeTensor(tensor=x), out_type=x.dtype)
+
+
+def _runtime_shape(x):
+  """The shape of the tensor fed at run time, as int32 `[rank]`.
+
+  TF Serving's session feeds a request's tensor without checking it against
+  the signature's (static) shape, but `tf.shape`, `tf.size` and `tf.rank`,
+  and Grappler's constant folding of the raw ops, replace a shape that the
+  traced graph knows by a constant. So a tensor of fully known static shape
+  (a scalar, the seed: small) is serialized before its shape is taken, and
+  otherwise the shape vector is, so that neither its length (the rank) nor
+  its known sizes fold.
+  """
+  if x.shape.is_fully_defined():
+    x = _hidden(x)
+  return _hidden(tf.raw_ops.Shape(input=x, out_type=tf.int32))
+
+
+def _check_shape(x, name, pattern, description, show_values=False):
+  """An `Assert` that `x` has the shape `pattern`, run before any other op.
+
+  Args:
+    x: a tensor.
+    name: the input's name, for the message.
+    pattern: a list of dimensions: an `int` is that size, `None` any size
+      >= 1 (a batch, which must not be empty).
+    description: what `x` must be, for the message (`"a scalar"`, ...).
+    show_values: also print (the first few of) the received values.
+
+  Returns:
+    The `Assert` op; its message names `name` and the received shape.
+  """
+  shape = _runtime_shape(x)
+  rank = tf.size(shape)
+  # Padded so that indexing works for any received rank.
+  padded = tf.concat([shape, tf.zeros([len(pattern)], tf.int32)], axis=0)
+  ok = tf.equal(rank, len(pattern))
+  for i, size in enumerate(pattern):
+    ok = tf.logical_and(
+        ok, padded[i] >= 1 if size is None else tf.equal(padded[i], size))
+  values = ["holding", x] if show_values else []
+  return _assert(ok, f"`{name}` must be {description}; got shape", shape,
+                 *values)
+
+
+def _check_images_shape(x, name, image_shape, what="image"):
+  """`x` must be `[n, *image_shape]` with `n >= 1`."""
+  dims = ", ".join(map(str, image_shape))
+  return _check_shape(
+      x, name, [None, *image_shape],
+      f"a batch of shape [n, {dims}] holding at least one {what} (n >= 1)")
+
+
+def _all(condition):
+  """`tf.reduce_all` over every element, whatever the received rank."""
+  return tf.reduce_all(tf.reshape(condition, [-1]))
 
 
 def _check_values(x, name, bounds=None, description="finite"):
@@ -59,7 +134,7 @@ def _check_values(x, name, bounds=None, description="finite"):
     ok &= x < high
   zeros = tf.zeros_like(x)
   return _assert(
-      tf.reduce_all(ok), f"`{name}` must be {description}; got",
+      _all(ok), f"`{name}` must be {description}; got",
       tf.reduce_sum(tf.cast(tf.logical_not(ok), tf.int32)),
       "values that are not, of which NaN or inf:",
       tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int32)),
@@ -67,11 +142,16 @@ def _check_values(x, name, bounds=None, description="finite"):
       "to", tf.reduce_max(tf.where(finite, x, zeros)))
 
 
+def _check_scalar_shape(x, name, description):
+  """`x` must be a scalar; `description` says of what values."""
+  return _check_shape(x, name, [], f"a scalar {description}",
+                      show_values=True)
+
+
 def _check_scalar_in(x, name, low, high):
-  shape_ok = tf.equal(tf.size(tf.shape(x)), 0)
-  return _assert(
-      tf.logical_and(shape_ok, tf.reduce_all((x >= low) & (x <= high))),
-      f"`{name}` must be a scalar in [{low}, {high}]; got", x)
+  """`x` in `[low, high]`; run it after `_check_scalar_shape`."""
+  return _assert(_all((x >= low) & (x <= high)),
+                 f"`{name}` must be a scalar in [{low}, {high}]; got", x)
 
 
 def _check_output(x, what):
@@ -87,7 +167,12 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
   The signatures (names and dtypes in `export.contract.SIGNATURES`) run
   `flow` in inference mode (moving batch-norm statistics). Every request is
   checked in the graph, so the server returns an error naming the argument
-  and its value instead of NaN:
+  and the received shape or value instead of NaN or an error from deep in
+  the model: a batch `[n, H, W, C]` of another rank or image shape, or an
+  empty one (`n = 0`), a count or `temperature` that is not a scalar, a
+  `seed` that is not `[2]`. The checks run in order, before any op of the
+  model, and read the shape of the tensor actually fed: TF Serving does not
+  check a request against the signature's shapes.
 
   ```none
   serving_default(images: uint8 [n, H, W, C])
@@ -138,8 +223,13 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
   if not isinstance(flow, ImageFlow) or flow.training:
     raise ValueError("`flow` must be a tfnvp.RealNVP or tfnvp.Glow in "
                      f"inference mode (training=False); got {flow!r}.")
-  check_int("max_samples", max_samples, 1)
-  check_int("max_interpolation_steps", max_interpolation_steps, 2)
+  for name, value, minimum in (
+      ("max_samples", max_samples, 1),
+      ("max_interpolation_steps", max_interpolation_steps, 2)):
+    if not isinstance(value, int) or isinstance(value, bool) or (
+        value < minimum):
+      raise ValueError(f"`{name}` must be an int >= {minimum}; got "
+                       f"{value!r}.")
   image_shape = tuple(flow.image_shape)
   num_dims = math.prod(image_shape)
   dtype = flow.dtype
@@ -156,10 +246,28 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
 
   batch = [None] + list(image_shape)
 
-  def encode_checked(x, name):
-    checks = [_check_batch_shape(x, name, image_shape),
-              _check_values(x, name, domain, domain_text)]
-    z = flow.flow.forward(tf.cast(_after(checks, x), dtype))
+  # Checks for `_checked`; `on(i, check)` applies a check of one tensor to
+  # the i-th of several.
+  def batch_shape(name, what="image"):
+    return lambda x: _check_images_shape(x, name, image_shape, what)
+
+  def values(name, bounds, text):
+    return lambda x: _check_values(x, name, bounds, text)
+
+  def on(index, check):
+    return lambda *tensors: check(tensors[index])
+
+  def scalar_in(name, low, high):
+    return [lambda x: _check_scalar_shape(x, name, f"in [{low}, {high}]"),
+            lambda x: _check_scalar_in(x, name, low, high)]
+
+  def same_count(images_a, images_b, _):
+    n_a, n_b = _runtime_shape(images_a)[0], _runtime_shape(images_b)[0]
+    return _assert(tf.equal(n_a, n_b), "`images_a` and `images_b` must hold "
+                   "the same number of images; got", n_a, "and", n_b)
+
+  def encode_checked(x):
+    z = flow.flow.forward(tf.cast(x, dtype))
     return _after([_check_output(z, "latents")], z)
 
   def decode_checked(z):
@@ -168,8 +276,7 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
 
   @tf.function(input_signature=[spec("serving_default", "images", batch)])
   def serving_default(images):
-    images = _after([_check_batch_shape(images, "images", image_shape)],
-                    images)
+    images, = _checked([images], batch_shape("images"))
     log_prob = flow.log_prob(tf.cast(images, dtype) + 0.5)
     return {"log_prob": tf.cast(log_prob, tf.float32),
             "bits_per_dim": tf.cast(-log_prob / (num_dims * math.log(2.0)),
@@ -177,30 +284,32 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
 
   @tf.function(input_signature=[spec("log_prob", "images", batch)])
   def log_prob(images):
-    checks = [_check_batch_shape(images, "images", image_shape),
-              _check_values(images, "images", pixels, pixels_text)]
-    images = tf.cast(_after(checks, images), dtype)
-    return {"log_prob": tf.cast(flow.log_prob(images), tf.float32)}
+    images, = _checked([images], batch_shape("images"),
+                       values("images", pixels, pixels_text))
+    return {"log_prob": tf.cast(flow.log_prob(tf.cast(images, dtype)),
+                                tf.float32)}
 
   @tf.function(input_signature=[spec("sample", "num_samples", []),
                                 spec("sample", "temperature", []),
                                 spec("sample", "seed", [2])])
   def sample(num_samples, temperature, seed):
-    checks = [
-        _check_scalar_in(num_samples, "num_samples", 1, max_samples),
-        _assert(tf.logical_and(tf.equal(tf.size(tf.shape(temperature)), 0),
-                               tf.reduce_all(tf.math.is_finite(temperature) &
-                                             (temperature > 0))),
-                "`temperature` must be a finite scalar > 0; got",
-                temperature),
-        _assert(tf.reduce_all((seed >= _INT32_RANGE[0]) &
-                              (seed <= _INT32_RANGE[1])),
-                "`seed` must be two int64 values within int32 range "
-                f"{list(_INT32_RANGE)}; got", seed)]
-    num_samples, temperature, seed = _after(checks, num_samples, temperature,
-                                            seed)
+    num_samples, temperature, seed = _checked(
+        [num_samples, temperature, seed],
+        *(on(0, c) for c in scalar_in("num_samples", 1, max_samples)),
+        on(1, lambda t: _check_scalar_shape(t, "temperature",
+                                            "that is finite and > 0")),
+        on(1, lambda t: _assert(
+            _all(tf.math.is_finite(t) & (t > 0)),
+            "`temperature` must be a finite scalar > 0; got", t)),
+        on(2, lambda s: _check_shape(s, "seed", [2],
+                                     "two int64 values (shape [2])",
+                                     show_values=True)),
+        on(2, lambda s: _assert(
+            _all((s >= _INT32_RANGE[0]) & (s <= _INT32_RANGE[1])),
+            "`seed` must be two int64 values within int32 range "
+            f"{list(_INT32_RANGE)}; got", s)))
     images = tfnvp.sample_at_temperature(
-        flow, [num_samples], tf.cast(temperature, dtype),
+        flow, tf.reshape(num_samples, [1]), tf.cast(temperature, dtype),
         seed=tf.cast(seed, tf.int32))
     images = tf.cast(_after([_check_output(images, "images")], images),
                      tf.float32)
@@ -208,27 +317,29 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
 
   @tf.function(input_signature=[spec("encode", "images", batch)])
   def encode(images):
-    return {"z": tf.cast(encode_checked(images, "images"), tf.float32)}
+    images, = _checked([images], batch_shape("images"),
+                       values("images", domain, domain_text))
+    return {"z": tf.cast(encode_checked(images), tf.float32)}
 
   @tf.function(input_signature=[spec("decode", "z", batch)])
   def decode(z):
-    checks = [_check_batch_shape(z, "z", image_shape),
-              _check_values(z, "z")]
-    z = tf.cast(_after(checks, z), dtype)
-    return {"images": tf.cast(decode_checked(z), tf.float32)}
+    z, = _checked([z], batch_shape("z", "latent"), values("z", None, "finite"))
+    return {"images": tf.cast(decode_checked(tf.cast(z, dtype)),
+                              tf.float32)}
 
   @tf.function(input_signature=[spec("interpolate", "images_a", batch),
                                 spec("interpolate", "images_b", batch),
                                 spec("interpolate", "num_steps", [])])
   def interpolate(images_a, images_b, num_steps):
-    checks = [
-        _check_scalar_in(num_steps, "num_steps", 2, max_interpolation_steps),
-        _assert(tf.equal(tf.shape(images_a)[0], tf.shape(images_b)[0]),
-                "`images_a` and `images_b` must hold the same number of "
-                "images; got", tf.shape(images_a)[0], "and",
-                tf.shape(images_b)[0])]
-    num_steps = _after(checks, num_steps)
-    z = encode_checked(tf.concat([images_a, images_b], axis=0), "images_a/b")
+    images_a, images_b, num_steps = _checked(
+        [images_a, images_b, num_steps],
+        on(0, batch_shape("images_a")), on(1, batch_shape("images_b")),
+        same_count,
+        *(on(2, c) for c in scalar_in("num_steps", 2,
+                                      max_interpolation_steps)),
+        on(0, values("images_a", domain, domain_text)),
+        on(1, values("images_b", domain, domain_text)))
+    z = encode_checked(tf.concat([images_a, images_b], axis=0))
     z_a, z_b = tf.split(z, 2, axis=0)
     phi = tf.linspace(tf.constant(0.0, dtype), math.pi / 2, num_steps)
     weights_shape = [1, -1] + [1] * len(image_shape)

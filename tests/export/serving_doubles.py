@@ -8,14 +8,21 @@ API that the clients use: `Predict` by model name, optional version and
 signature name, and the REST `:predict` endpoint with the row and columnar
 JSON formats of https://www.tensorflow.org/tfx/serving/api_rest, errors as
 `{"error": message}`.
+
+Like the C++ server, they feed a request's tensors to the session without
+checking them against the signature's shapes, so the graph's own checks
+answer. For the clients' error paths, both servers record every request they
+receive and can be told to answer with a canned (bad) response instead.
 """
 
 import concurrent.futures
+import dataclasses
 import http.server
 import json
 import os
 import re
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -23,7 +30,11 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-__all__ = ["FakeGrpcServer", "FakeRestServer", "SessionModel"]
+__all__ = ["CannedReply", "FakeGrpcServer", "FakeRestServer",
+           "SessionModel"]
+
+
+_SHARED = {}
 
 
 class SessionModel:
@@ -42,6 +53,19 @@ class SessionModel:
     self.signatures = dict(meta_graph.signature_def)
     self._lock = threading.Lock()
 
+  @classmethod
+  def shared(cls, base_path, model_name):
+    """One `SessionModel` per export and name for the whole test process.
+
+    Each signature's first run in a session optimizes its graph (seconds);
+    the export tests share the session instead of paying that per module.
+    Do not `close` it.
+    """
+    key = (os.path.abspath(base_path), model_name)
+    if key not in _SHARED:
+      _SHARED[key] = cls(base_path, model_name)
+    return _SHARED[key]
+
   def check_spec(self, name, version):
     """A NOT_FOUND-style message for another model or version, else None."""
     if name != self.model_name or version not in (None, self.version):
@@ -54,7 +78,10 @@ class SessionModel:
     """Runs a signature; raises `KeyError` or `ValueError` for bad requests.
 
     Inputs are converted to each input's declared dtype, as the server does
-    when it parses JSON numbers; TF errors propagate.
+    when it parses JSON numbers, and fed whatever their shape: the session
+    is run through TF's C API, without the shape check of the Python
+    `Session.run` that the C++ server does not have either. TF errors
+    propagate.
     """
     signature_name = signature_name or "serving_default"
     if signature_name not in self.signatures:
@@ -64,13 +91,20 @@ class SessionModel:
     if set(inputs) != set(signature.inputs):
       raise ValueError(f"Expected inputs {sorted(signature.inputs)}, got "
                        f"{sorted(inputs)}")
+    # pylint: disable=protected-access
+    def output(tensor_name):   # a TF_Output, as the C API takes
+      return self._graph.get_tensor_by_name(tensor_name)._as_tf_output()
+
     feeds = {}
     for name, info in signature.inputs.items():
       dtype = tf.as_dtype(info.dtype).as_numpy_dtype
-      feeds[info.name] = np.asarray(inputs[name]).astype(dtype)
-    fetches = {name: info.name for name, info in signature.outputs.items()}
+      feeds[output(info.name)] = np.asarray(inputs[name]).astype(dtype)
+    names = sorted(signature.outputs)
+    fetches = [output(signature.outputs[name].name) for name in names]
     with self._lock:
-      return self._session.run(fetches, feeds)
+      values = self._session._call_tf_sessionrun(None, feeds, fetches, [],
+                                                 None)
+    return dict(zip(names, values))
 
   def close(self):
     self._session.close()
@@ -78,10 +112,14 @@ class SessionModel:
 
 class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
-  def __init__(self, model):
+  def __init__(self, model, owner):
     self._model = model
+    self._owner = owner
 
   def Predict(self, request, context):  # pylint: disable=invalid-name
+    self._owner.requests.append(request)
+    if self._owner.respond is not None:
+      return self._owner.respond(request, context)
     spec = request.model_spec
     version = spec.version.value if spec.HasField("version") else None
     missing = self._model.check_spec(spec.name, version)
@@ -104,13 +142,20 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class FakeGrpcServer:
-  """A PredictionService on 127.0.0.1:<free port>; `target` to connect."""
+  """A PredictionService on 127.0.0.1:<free port>; `target` to connect.
+
+  `requests` records every `PredictRequest` received. Setting `respond` to
+  a function `(request, context) -> PredictResponse` answers with it
+  instead of the model (`None`, the default, restores the model).
+  """
 
   def __init__(self, model):
+    self.requests = []
+    self.respond = None
     self._server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        _PredictionService(model), self._server)
+        _PredictionService(model, self), self._server)
     port = self._server.add_insecure_port("127.0.0.1:0")
     self.target = f"127.0.0.1:{port}"
     self._server.start()
@@ -167,14 +212,37 @@ def _rest_predict(model, path, body):
                                 outputs.items()} for i in range(count)]}
 
 
+@dataclasses.dataclass
+class CannedReply:
+  """A fixed HTTP answer of `FakeRestServer`, valid or not.
+
+  Attributes:
+    body: the bytes sent (a `str` is UTF-8 encoded).
+    status: the HTTP status.
+    content_type: the `Content-Type` header.
+    missing_bytes: announce this many bytes more in `Content-Length` than
+      are sent, then close the connection (a truncated body).
+    delay: seconds to wait before answering.
+  """
+
+  body: object = b""
+  status: int = 200
+  content_type: str = "application/json"
+  missing_bytes: int = 0
+  delay: float = 0.0
+
+
 class FakeRestServer:
   """TF Serving's REST `:predict` on 127.0.0.1:<free port>; see `port`.
 
   `requests` records every JSON body received, to check what clients send.
+  Setting `reply` to a `CannedReply` answers every request with it instead
+  of the model (`None`, the default, restores the model).
   """
 
   def __init__(self, model):
     self.requests = []
+    self.reply = None
     owner = self
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -187,13 +255,24 @@ class FakeRestServer:
           status, reply = 400, {"error": f"JSON Parse error: {err}"}
         else:
           owner.requests.append(body)
-          status, reply = _rest_predict(model, self.path, body)
-        data = json.dumps(reply).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+          if owner.reply is None:
+            status, reply = _rest_predict(model, self.path, body)
+        canned = owner.reply or CannedReply(json.dumps(reply), status)
+        data = canned.body
+        if isinstance(data, str):
+          data = data.encode("utf-8")
+        time.sleep(canned.delay)
+        try:
+          self.send_response(canned.status)
+          self.send_header("Content-Type", canned.content_type)
+          self.send_header("Content-Length",
+                           str(len(data) + canned.missing_bytes))
+          self.end_headers()
+          self.wfile.write(data)
+        except ConnectionError:   # the client gave up (a timeout test)
+          pass
+        if canned.missing_bytes:
+          self.close_connection = True
 
       def log_message(self, *args):
         del args

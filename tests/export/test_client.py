@@ -5,14 +5,22 @@ TF's session-based loader, on 127.0.0.1; the REST bodies are also checked
 against the JSON formats of TF Serving's REST API documentation.
 """
 
+import json
+import re
+import socket
+import time
+
 import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
 
-from export import client as client_lib
-from export.client import PredictError
-from export.client import RestClient
-from export.grpc_client import GrpcClient
+from tfnvp.export import client as client_lib
+from tfnvp.export.client import PredictError
+from tfnvp.export.client import RestClient
+from tfnvp.export.grpc_client import GrpcClient
 from tests.export import serving_doubles
+from tests.export.serving_doubles import CannedReply
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for
@@ -22,9 +30,7 @@ MODEL_NAME = "flow"
 
 @pytest.fixture(scope="module")
 def session_model(run):
-  model = serving_doubles.SessionModel(run.base_path, MODEL_NAME)
-  yield model
-  model.close()
+  return serving_doubles.SessionModel.shared(run.base_path, MODEL_NAME)
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +75,17 @@ def test_grpc_client_calls_every_signature(grpc_server, run, pixels):
 
 def test_grpc_errors_carry_the_servers_message(grpc_server, pixels):
   with GrpcClient(MODEL_NAME, grpc_server.target) as client:
-    with pytest.raises(PredictError, match=r"(?s)INVALID_ARGUMENT: .*"
-                       r"`num_samples` must be a scalar in \[1, 16\]"):
+    target = re.escape(grpc_server.target)
+    with pytest.raises(PredictError, match=rf"(?s)INVALID_ARGUMENT from "
+                       rf"{target}: .*`num_samples` must be a scalar in "
+                       r"\[1, 16\]"):
       client.sample(0)
-    with pytest.raises(PredictError, match=r"(?s)INVALID_ARGUMENT: .*"
+    with pytest.raises(PredictError, match=r"(?s)INVALID_ARGUMENT from .*"
                        r"`images` must be finite and in \[0, 256\)"):
       client.log_prob(pixels[1] + 256)
   with GrpcClient("other", grpc_server.target) as client:
-    with pytest.raises(PredictError, match=r"NOT_FOUND: Servable not found "
-                       r"for request: Latest\(other\)"):
+    with pytest.raises(PredictError, match=rf"NOT_FOUND from {target}: "
+                       r"Servable not found for request: Latest\(other\)"):
       client.log_prob(pixels[1])
 
 
@@ -156,3 +164,395 @@ def test_the_client_refuses_inputs_that_would_not_survive_the_cast(
     inputs, message):
   with pytest.raises(ValueError, match=message):
     client_lib.rest_request_body("serving_default", inputs)
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def double(request, rest_server, grpc_server):
+  """`(client, server)` of each transport; the server's request log and
+  canned answer are reset."""
+  if request.param == "rest":
+    server = rest_server
+    client = RestClient(MODEL_NAME, "127.0.0.1", rest_server.port,
+                        timeout=30)
+  else:
+    server = grpc_server
+    client = GrpcClient(MODEL_NAME, grpc_server.target, timeout=30)
+  del server.requests[:]
+  _reset(server)
+  yield client, server
+  _reset(server)
+  if request.param == "grpc":
+    client.close()
+
+
+def _reset(server):
+  """The double answers from the model again."""
+  if isinstance(server, serving_doubles.FakeRestServer):
+    server.reply = None
+  else:
+    server.respond = None
+
+
+def _source(client):
+  """How `PredictError` names the server: its URL or gRPC target."""
+  return re.escape(getattr(client, "url", None) or client.target)
+
+
+_X = np.zeros((2, 8, 8, 1), np.float32)
+_PIXELS = np.zeros((2, 8, 8, 1), np.uint8)
+_INT32 = r"\[-2147483648, 2147483647\] \(int32\)"
+_INT64 = r"\[-9223372036854775808, 9223372036854775807\] \(int64\)"
+
+# (id, method, args, error, message): calls both clients must refuse
+# before sending anything.
+BAD_ARGUMENTS = [
+    ("unbatched-images", "log_prob", (_X[0],), ValueError,
+     r"`images` must have shape \[n, H, W, C\] \(rank 4\); got shape "
+     r"\[8, 8, 1\]"),
+    ("empty-batch", "log_prob", (_X[:0],), ValueError,
+     r"`images` must have shape \[n, H, W, C\] with n >= 1; got shape "
+     r"\[0, 8, 8, 1\]"),
+    ("empty-pixels", "bits_per_dim", (_PIXELS[:0],), ValueError,
+     r"`images` must have shape \[n, H, W, C\] with n >= 1"),
+    ("unbatched-z", "decode", (_X[0],), ValueError,
+     r"`z` must have shape \[n, H, W, C\] \(rank 4\); got shape \[8, 8, 1\]"),
+    ("num_samples-[2]", "sample", ([2, 3],), ValueError,
+     r"`num_samples` must be a scalar; got shape \[2\]"),
+    ("num_samples-[1]", "sample", ([2],), ValueError,
+     r"`num_samples` must be a scalar; got shape \[1\]"),
+    ("temperature-[1]", "sample", (2, [0.5]), ValueError,
+     r"`temperature` must be a scalar; got shape \[1\]"),
+    ("seed-[3]", "sample", (2, 1.0, (1, 2, 3)), ValueError,
+     r"`seed` must have shape \[2\]; got shape \[3\]"),
+    ("num_steps-[2]", "interpolate", (_X, _X, [3, 4]), ValueError,
+     r"`num_steps` must be a scalar; got shape \[2\]"),
+    ("batches-of-two-sizes", "interpolate", (_X, _X[:1], 3), ValueError,
+     r"`images_b` must have shape \[n, H, W, C\] with n = 2 \(from "
+     r"`images_a`\); got shape \[1, 8, 8, 1\]"),
+    ("seed-beyond-int64", "sample", (2, 1.0, (2**63, 0)), ValueError,
+     rf"`seed` must be in {_INT64}; got values from 0 to "
+     r"9223372036854775808"),
+    ("seed-beyond-64-bits", "sample", (2, 1.0, (-2**70, 0)), ValueError,
+     rf"`seed` must be in {_INT64}; got values from "
+     r"-1180591620717411303424 to 0"),
+    ("float-seed-at-2**63", "sample", (2, 1.0, np.array([2.0**63, 0.0])),
+     ValueError, rf"`seed` must be in {_INT64}"),
+    ("float-seed", "sample", (2, 1.0, (1.5, 2)), ValueError,
+     r"`seed` must hold integers \(int64\); got dtype float64 with "
+     r"non-integer values"),
+    ("nan-seed", "sample", (2, 1.0, (np.nan, 2)), ValueError,
+     r"`seed` must hold integers"),
+    ("num_samples-beyond-int32", "sample", (2**31,), ValueError,
+     rf"`num_samples` must be in {_INT32}; got values from 2147483648 to "
+     r"2147483648"),
+    ("float-num_samples-beyond-int32", "sample", (2.0**31,), ValueError,
+     rf"`num_samples` must be in {_INT32}"),
+    ("negative-num_steps-beyond-int32", "interpolate", (_X, _X, -2**31 - 1),
+     ValueError, rf"`num_steps` must be in {_INT32}"),
+    ("negative-pixel", "bits_per_dim", (np.full((1, 8, 8, 1), -1),),
+     ValueError, r"`images` must be in \[0, 255\] \(uint8\); got values "
+     r"from -1 to -1"),
+    ("pixel-256", "bits_per_dim", (np.full((1, 8, 8, 1), 256),), ValueError,
+     r"`images` must be in \[0, 255\] \(uint8\); got values from 256"),
+    ("non-integer-pixel", "bits_per_dim", (np.full((1, 8, 8, 1), 1.5),),
+     ValueError, r"`images` must hold integers \(uint8\)"),
+    ("bool-num_samples", "sample", (True,), TypeError,
+     r"`num_samples` must hold numbers \(int32\); got booleans"),
+    ("bool-images", "log_prob", (np.ones((1, 8, 8, 1), bool),), TypeError,
+     r"`images` must hold numbers \(float32\); got booleans"),
+    ("string-temperature", "sample", (2, "hot"), TypeError,
+     r"`temperature` must hold numbers \(float32\); got strings"),
+    ("none-temperature", "sample", (2, None), TypeError,
+     r"`temperature` must hold numbers \(float32\); got non-numbers such as "
+     r"None"),
+    ("temperature-beyond-float32", "sample", (2, 1e39), ValueError,
+     r"`temperature` must fit float32; got values up to 1e\+39"),
+    ("ragged-images", "log_prob", ([[[[0.0]]], [[[0.0], [1.0]]]],),
+     ValueError, r"`images` must be an array of numbers; got a ragged or "
+     r"mixed list"),
+]
+
+
+@pytest.mark.parametrize("method, args, error, message",
+                         [case[1:] for case in BAD_ARGUMENTS],
+                         ids=[case[0] for case in BAD_ARGUMENTS])
+def test_both_clients_refuse_bad_arguments_before_sending(
+    double, method, args, error, message):
+  client, server = double
+  with pytest.raises(error, match=message):
+    getattr(client, method)(*args)
+  assert not server.requests
+
+
+def test_both_clients_refuse_unknown_signatures_and_inputs(double):
+  client, server = double
+  with pytest.raises(ValueError, match=r"`signature_name` must be one of "
+                     r"\[.*'interpolate'\]; got 'predict'"):
+    client.predict("predict", {"images": _X})
+  with pytest.raises(ValueError, match=r"Signature 'log_prob' takes inputs "
+                     r"\['images'\]; got \['pixels'\]"):
+    client.predict("log_prob", {"pixels": _X})
+  with pytest.raises(TypeError, match="`inputs` must be a dict"):
+    client.predict("log_prob", [_X])
+  assert not server.requests
+
+
+def test_both_clients_pass_on_what_only_the_server_checks(double):
+  client, server = double
+  # Another image shape than the model's: the graph's check answers.
+  with pytest.raises(PredictError, match=rf"(?s){_source(client)}: .*"
+                     r"`images` must be a batch of shape \[n, 8, 8, 1\] "
+                     r".*; got shape\] \[2 4 8 1\]"):
+    client.log_prob(_X[:, :4])
+  with pytest.raises(PredictError, match=rf"(?s){_source(client)}: .*"
+                     r"`num_samples` must be a scalar in \[1, 16\]; got\] "
+                     r"\[-3\]"):
+    client.sample(-3)
+  assert len(server.requests) == 2
+
+
+def _bad_outputs():
+  """`(id, method, args, outputs, message)`: a call, and outputs of the
+  response to it that do not fit the request."""
+  x = np.zeros((4, 8, 8, 1), np.float32)
+
+  def f(*shape):
+    return np.zeros(shape, np.float32)
+
+  def u(*shape):
+    return np.zeros(shape, np.uint8)
+
+  return [
+      ("log_prob-of-3-for-4-images", "log_prob", (x,), {"log_prob": f(3)},
+       r"output `log_prob` must have shape \[n\] with n = 4 \(from "
+       r"`images`\); got shape \[3\]"),
+      ("log_prob-per-pixel", "log_prob", (x,), {"log_prob": f(4, 8)},
+       r"output `log_prob` must have shape \[n\] \(rank 1\); got shape "
+       r"\[4, 8\]"),
+      ("no-bits_per_dim", "bits_per_dim", (u(4, 8, 8, 1),),
+       {"log_prob": f(4)}, r"lacks outputs .*bits_per_dim"),
+      ("unbatched-samples", "sample", (2,),
+       {"images": f(8, 8, 1), "pixels": u(8, 8, 1)},
+       r"output `images` must have shape \[num_samples, H, W, C\] \(rank "
+       r"4\); got shape \[8, 8, 1\]"),
+      ("3-samples-for-2", "sample", (2,),
+       {"images": f(3, 8, 8, 1), "pixels": u(3, 8, 8, 1)},
+       r"output `images` must have shape \[num_samples, H, W, C\] with "
+       r"num_samples = 2 \(from `num_samples`\); got shape \[3, 8, 8, 1\]"),
+      ("pixels-of-another-height", "sample", (2,),
+       {"images": f(2, 8, 8, 1), "pixels": u(2, 4, 8, 1)},
+       r"output `pixels` must have shape \[num_samples, H, W, C\] with "
+       r"H = 8 \(from output `images`\); got shape \[2, 4, 8, 1\]"),
+      ("z-of-other-channels", "encode", (x,), {"z": f(4, 8, 8, 2)},
+       r"output `z` must have shape \[n, H, W, C\] with C = 1 \(from "
+       r"`images`\); got shape \[4, 8, 8, 2\]"),
+      ("empty-decode", "decode", (x,), {"images": f(0, 8, 8, 1)},
+       # (An empty JSON list has no inner sizes.)
+       r"output `images` must have shape \[n, H, W, C\] (with n = 4|\(rank "
+       r"4\); got shape \[0\])"),
+      ("4-steps-for-3", "interpolate", (x[:2], x[2:], 3),
+       {"images": f(2, 4, 8, 8, 1)},
+       r"output `images` must have shape \[n, num_steps, H, W, C\] with "
+       r"num_steps = 3 \(from `num_steps`\); got shape \[2, 4, 8, 8, 1\]"),
+  ]
+
+
+_SIGNATURE_OF = {"bits_per_dim": "serving_default", "log_prob": "log_prob",
+                 "sample": "sample", "encode": "encode", "decode": "decode",
+                 "interpolate": "interpolate"}
+
+
+def _answer(server, method, outputs):
+  """Makes `server` answer every request of `method` with `outputs`."""
+  if isinstance(server, serving_doubles.FakeRestServer):
+    values = {k: v.tolist() for k, v in outputs.items()}
+    # TF Serving omits the name of a signature's single output.
+    single = len(client_lib.SIGNATURES[_SIGNATURE_OF[method]].outputs) == 1
+    body = {"outputs": next(iter(values.values())) if single else values}
+    server.reply = CannedReply(json.dumps(body))
+  else:
+    response = predict_pb2.PredictResponse()
+    for name, value in outputs.items():
+      response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+    server.respond = lambda request, context: response
+
+
+@pytest.mark.parametrize("method, args, outputs, message",
+                         [case[1:] for case in _bad_outputs()],
+                         ids=[case[0] for case in _bad_outputs()])
+def test_both_clients_refuse_outputs_that_do_not_fit_the_request(
+    double, method, args, outputs, message):
+  client, server = double
+  _answer(server, method, outputs)
+  with pytest.raises(PredictError, match=rf"Invalid response from "
+                     rf"{_source(client)} for '.*': .*{message}"):
+    getattr(client, method)(*args)
+  assert len(server.requests) == 1
+
+
+def test_both_clients_report_an_unreachable_server(double):
+  client, _ = double
+  with socket.socket() as s:   # a free port, closed: connection refused
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  if isinstance(client, RestClient):
+    closed = RestClient(MODEL_NAME, "127.0.0.1", port, timeout=5)
+    message = (rf"Cannot connect to {re.escape(closed.url)}: connection "
+               "refused")
+  else:
+    closed = GrpcClient(MODEL_NAME, f"127.0.0.1:{port}", timeout=5)
+    message = rf"UNAVAILABLE from 127\.0\.0\.1:{port}: "
+  with pytest.raises(PredictError, match=message):
+    closed.log_prob(_X)
+
+
+def test_both_clients_report_a_timeout(double):
+  client, server = double
+  client.timeout = 0.2
+  if isinstance(client, RestClient):
+    server.reply = CannedReply('{"outputs": [0, 0]}', delay=1.0)
+    message = rf"No answer from {_source(client)} within 0.2 s"
+  else:
+    def slow(request, context):
+      del request, context
+      time.sleep(1.0)
+      return predict_pb2.PredictResponse()
+    server.respond = slow
+    message = rf"DEADLINE_EXCEEDED from {_source(client)}: "
+  with pytest.raises(PredictError, match=message):
+    client.log_prob(_X)
+
+
+_HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>"
+             "\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>"
+             "nginx</center>\r\n</body>\r\n</html>\r\n")
+
+# (id, method, reply, message): REST answers that are not valid responses;
+# `{url}` is the client's URL.
+BAD_REST_REPLIES = [
+    ("malformed-json", "log_prob", CannedReply('{"outputs": [1.0, 2.0'),
+     r"Invalid response from {url}: HTTP 200 with a body that is not JSON "
+     r"\(Expecting .*\): '\{\"outputs\": \[1.0, 2.0'"),
+    ("truncated", "log_prob",
+     CannedReply('{"outputs": [1.0, 2.0', missing_bytes=50),
+     r"Truncated response from {url}: the connection closed after 21 bytes "
+     r"of the body, 50 more were announced"),
+    ("html-page-with-200", "log_prob",
+     CannedReply(_HTML_502, content_type="text/html"),
+     r"Invalid response from {url}: HTTP 200 with a body that is an HTML "
+     r"page: '502 Bad Gateway 502 Bad Gateway nginx'"),
+    ("html-page-with-502", "log_prob",
+     CannedReply(_HTML_502, status=502, content_type="text/html"),
+     r"HTTP 502 from {url}: Bad Gateway; not a TF Serving error but an HTML "
+     r"page: '502 Bad Gateway 502 Bad Gateway nginx'"),
+    ("error-with-200", "log_prob", CannedReply('{"error": "out of memory"}'),
+     r"Error from {url}: out of memory"),
+    ("nulls", "log_prob", CannedReply('{"outputs": [null, null]}'),
+     r"Invalid response from {url} for 'log_prob': output `log_prob` holds "
+     r"null values"),
+    ("a-null-in-a-row", "bits_per_dim", CannedReply(
+        '{"predictions": [{"log_prob": 1, "bits_per_dim": 2}, '
+        '{"log_prob": 1, "bits_per_dim": null}]}'),
+     r"output `bits_per_dim` holds null values"),
+    ("ragged", "encode", CannedReply('{"outputs": [[1, 2], [3]]}'),
+     r"output `z` is a ragged list"),
+    ("strings", "log_prob", CannedReply('{"outputs": ["-1.5", "-2.5"]}'),
+     r"output `log_prob` holds strings, not float32 values"),
+    ("booleans", "log_prob", CannedReply('{"outputs": [true, false]}'),
+     r"output `log_prob` holds booleans"),
+    ("row-without-a-key", "bits_per_dim", CannedReply(
+        '{"predictions": [{"log_prob": 1, "bits_per_dim": 2}, '
+        '{"log_prob": 1}]}'),
+     r"'predictions' row 1 must be an object of the outputs `log_prob`, "
+     r"`bits_per_dim`; got keys \['log_prob'\]"),
+    ("outputs-list-for-two-outputs", "bits_per_dim",
+     CannedReply('{"outputs": [1, 2]}'),
+     r"'outputs' must be an object of the outputs `log_prob`, "
+     r"`bits_per_dim`; got list"),
+    ("predictions-not-a-list", "log_prob",
+     CannedReply('{"predictions": {"log_prob": [1, 2]}}'),
+     r"'predictions' must be a list \(one entry per example\); got dict"),
+    ("neither-format", "log_prob", CannedReply('{"result": [1, 2]}'),
+     r"a predict response holds 'outputs' or 'predictions'; got keys "
+     r"\['result'\]"),
+    ("top-level-list", "log_prob", CannedReply("[1, 2]"),
+     r"a predict response is a JSON object; got list '\[1, 2\]'"),
+    ("top-level-string", "log_prob", CannedReply('"ok"'),
+     r"a predict response is a JSON object; got str"),
+    ("missing-output", "bits_per_dim",
+     CannedReply('{"outputs": {"log_prob": [1, 2]}}'),
+     r"it lacks outputs `bits_per_dim`; got \['log_prob'\]"),
+    ("pixels-beyond-uint8", "sample", CannedReply(
+        '{"outputs": {"images": [[[[0.5]]]], "pixels": [[[[300]]]]}}'),
+     r"output `pixels` holds values from 300 to 300, outside uint8"),
+    ("non-integer-pixels", "sample", CannedReply(
+        '{"outputs": {"images": [[[[0.5]]]], "pixels": [[[[0.5]]]]}}'),
+     r"output `pixels` holds non-integers, not uint8 values"),
+    ("log_prob-beyond-float32", "log_prob",
+     CannedReply('{"outputs": [1e39, 0]}'),
+     r"output `log_prob` holds values beyond the float32 range"),
+]
+
+_CALLS = {"log_prob": lambda c: c.log_prob(_X),
+          "bits_per_dim": lambda c: c.bits_per_dim(_PIXELS),
+          "encode": lambda c: c.encode(_X),
+          "sample": lambda c: c.sample(1)}
+
+
+@pytest.mark.parametrize("method, reply, message",
+                         [case[1:] for case in BAD_REST_REPLIES],
+                         ids=[case[0] for case in BAD_REST_REPLIES])
+def test_the_rest_client_refuses_bodies_that_are_not_valid_responses(
+    rest_server, method, reply, message):
+  client = RestClient(MODEL_NAME, "127.0.0.1", rest_server.port, timeout=30)
+  rest_server.reply = reply
+  try:
+    with pytest.raises(PredictError,
+                       match=message.replace("{url}", re.escape(client.url))):
+      _CALLS[method](client)
+  finally:
+    rest_server.reply = None
+
+
+def _tensor(dtype, shape, content):
+  proto = tf.make_tensor_proto(np.zeros(shape, dtype))
+  proto.tensor_content = content
+  return proto
+
+
+# (id, method, outputs, message): gRPC outputs of the wrong dtype or none.
+BAD_GRPC_OUTPUTS = [
+    ("no-outputs", "log_prob", {},
+     r"it lacks outputs \['log_prob'\]; got \[\]"),
+    ("float64-log_prob", "log_prob",
+     {"log_prob": tf.make_tensor_proto(np.zeros(2, np.float64))},
+     r"output `log_prob` has dtype float64; the signature returns float32"),
+    ("float-pixels", "sample",
+     {"images": tf.make_tensor_proto(np.zeros((1, 8, 8, 1), np.float32)),
+      "pixels": tf.make_tensor_proto(np.zeros((1, 8, 8, 1), np.float32))},
+     r"output `pixels` has dtype float32; the signature returns uint8"),
+    ("string-z", "encode", {"z": tf.make_tensor_proto(["a", "b"])},
+     r"output `z` has dtype string; the signature returns float32"),
+    ("short-tensor-content", "log_prob",
+     {"log_prob": _tensor(np.float32, [2], b"\0" * 7)},
+     r"output `log_prob` is not a valid float32 tensor"),
+]
+
+
+@pytest.mark.parametrize("method, outputs, message",
+                         [case[1:] for case in BAD_GRPC_OUTPUTS],
+                         ids=[case[0] for case in BAD_GRPC_OUTPUTS])
+def test_the_grpc_client_refuses_outputs_of_a_wrong_dtype(
+    grpc_server, method, outputs, message):
+  response = predict_pb2.PredictResponse()
+  for name, proto in outputs.items():
+    response.outputs[name].CopyFrom(proto)
+  grpc_server.respond = lambda request, context: response
+  try:
+    with GrpcClient(MODEL_NAME, grpc_server.target, timeout=30) as client:
+      with pytest.raises(PredictError, match=rf"Invalid response from "
+                         rf"{re.escape(grpc_server.target)} for '.*': "
+                         rf"{message}"):
+        _CALLS[method](client)
+  finally:
+    grpc_server.respond = None

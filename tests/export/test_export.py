@@ -104,7 +104,7 @@ def test_a_fresh_process_without_tfnvp_loads_and_runs_it(run, cli_export,
      "exists; pick a new version number"),
     (lambda run, tmp: ["--model-dir", run.model_dir, "--output",
                        str(tmp / "m" / "1"), "--max-samples", "0"],
-     "`max_samples` must be an int >= 1; got 0"),
+     "argument --max-samples: must be an int >= 1; got '0'"),
 ])
 def test_bad_arguments_exit_2_with_a_message(run, tmp_path, capsys,
                                              make_args, message):

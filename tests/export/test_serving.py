@@ -2,20 +2,31 @@
 
 import math
 import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfnvp
-from export import serving
-from export.contract import SIGNATURES
+from tfnvp.export import serving
+from tfnvp.export.contract import SIGNATURES
 from tests import kit
+from tests.export import serving_doubles
 
 
 @pytest.fixture(scope="module")
 def loaded(run):
   return tf.saved_model.load(run.export_dir).signatures
+
+
+@pytest.fixture(scope="module")
+def session_model(run):
+  """The export in a TF1 session, fed as TF Serving's C++ server feeds it."""
+  return serving_doubles.SessionModel.shared(run.base_path, "flow")
 
 
 def _seed(a, b):
@@ -30,6 +41,14 @@ def test_the_saved_model_has_the_contract_signatures(run, loaded):
     assert {k: v.dtype.name for k, v in inputs.items()} == signature.inputs
     assert {k: v.dtype.name for k, v in fn.structured_outputs.items()} == \
         signature.outputs
+    # The contract's shapes: its ints are the declared sizes, its names any
+    # size (the model's own H, W, C are declared too).
+    for k, spec in inputs.items():
+      pattern = signature.input_shapes[k]
+      assert len(spec.shape) == len(pattern), (name, k)
+      for dim, size in zip(pattern, spec.shape.as_list()):
+        assert size == dim if isinstance(dim, int) else size in (
+            None, *run.flow.image_shape), (name, k)
   assert sorted(os.listdir(run.base_path)) == ["1"]   # no staging leftovers
   umask = os.umask(0)
   os.umask(umask)
@@ -143,8 +162,8 @@ def test_a_wrong_image_shape_or_dtype_is_refused(loaded, pixels):
   # The signature wrapper may let a wrong shape through to the graph, whose
   # own check then names it.
   with pytest.raises((TypeError, tf.errors.InvalidArgumentError),
-                     match=r"`images` must have shape \[batch, 8, 8, 1\]; "
-                     r"got\] \[4 4 8 1\]|Can not cast"):
+                     match=r"`images` must be a batch of shape \[n, 8, 8, 1\]"
+                     r".*; got shape\] \[4 4 8 1\]|Can not cast"):
     loaded["log_prob"](images=tf.constant(dequantized[:, :4]))
   dtype_error = (TypeError, tf.errors.InvalidArgumentError)
   with pytest.raises(dtype_error, match="expected to be a float tensor but "
@@ -153,6 +172,159 @@ def test_a_wrong_image_shape_or_dtype_is_refused(loaded, pixels):
   with pytest.raises(dtype_error, match="expected to be a uint8 tensor but "
                      "is a float tensor|Can not cast"):
     loaded["serving_default"](images=tf.constant(dequantized))
+
+
+def _batch_message(name, shape, what="image"):
+  return (rf"`{name}` must be a batch of shape \[n, 8, 8, 1\] holding at "
+          rf"least one {what} \(n >= 1\); got shape\] \[{shape}\]")
+
+
+def _scalar_message(name, values, shape, holding):
+  return (rf"`{name}` must be a scalar {values}; got shape\] \[{shape}\] "
+          rf"\[holding\] \[{holding}\]")
+
+
+def _bad_shapes():
+  """`(id, signature, inputs, message)` of requests of a bad shape.
+
+  The inputs are NumPy arrays, as a server parses them from a request.
+  """
+  x = np.random.default_rng(5).uniform(0, 256, (4, 8, 8, 1)).astype(
+      np.float32)
+  pixels = x.astype(np.uint8)
+  sample = dict(num_samples=np.int32(2), temperature=np.float32(1.0),
+                seed=np.array([1, 2], np.int64))
+  pair = dict(images_a=x[:2], images_b=x[2:], num_steps=np.int32(3))
+  counts = r"in \[1, 16\]"
+  steps = r"in \[2, 8\]"
+  return [
+      ("unbatched", "serving_default", {"images": pixels[0]},
+       _batch_message("images", "8 8 1")),
+      ("empty", "serving_default", {"images": pixels[:0]},
+       _batch_message("images", "0 8 8 1")),
+      ("rank-5", "serving_default", {"images": pixels[None]},
+       _batch_message("images", "1 4 8 8 1")),
+      ("unbatched", "log_prob", {"images": x[0]},
+       _batch_message("images", "8 8 1")),
+      ("empty", "log_prob", {"images": x[:0]},
+       _batch_message("images", "0 8 8 1")),
+      ("wrong-height", "log_prob", {"images": x[:, :4]},
+       _batch_message("images", "4 4 8 1")),
+      ("unbatched", "encode", {"images": x[0]},
+       _batch_message("images", "8 8 1")),
+      ("empty", "encode", {"images": x[:0]},
+       _batch_message("images", "0 8 8 1")),
+      ("unbatched", "decode", {"z": x[0] / 100},
+       _batch_message("z", "8 8 1", "latent")),
+      ("empty", "decode", {"z": x[:0]},
+       _batch_message("z", "0 8 8 1", "latent")),
+      ("num_samples-[2]", "sample",
+       {**sample, "num_samples": np.array([2, 3], np.int32)},
+       _scalar_message("num_samples", counts, "2", "2 3")),
+      ("num_samples-[1]", "sample",
+       {**sample, "num_samples": np.array([2], np.int32)},
+       _scalar_message("num_samples", counts, "1", "2")),
+      ("temperature-[1]", "sample",
+       {**sample, "temperature": np.array([0.5], np.float32)},
+       _scalar_message("temperature", "that is finite and > 0", "1", "0.5")),
+      ("seed-[3]", "sample",
+       {**sample, "seed": np.array([1, 2, 3], np.int64)},
+       r"`seed` must be two int64 values \(shape \[2\]\); got shape\] \[3\] "
+       r"\[holding\] \[1 2 3\]"),
+      ("seed-scalar", "sample", {**sample, "seed": np.int64(7)},
+       r"`seed` must be two int64 values \(shape \[2\]\); got shape\] \[\] "
+       r"\[holding\] \[7\]"),
+      ("num_steps-[2]", "interpolate",
+       {**pair, "num_steps": np.array([3, 4], np.int32)},
+       _scalar_message("num_steps", steps, "2", "3 4")),
+      ("num_steps-[1]", "interpolate",
+       {**pair, "num_steps": np.array([3], np.int32)},
+       _scalar_message("num_steps", steps, "1", "3")),
+      ("unbatched-a", "interpolate", {**pair, "images_a": x[0]},
+       _batch_message("images_a", "8 8 1")),
+      ("empty-b", "interpolate", {**pair, "images_b": x[:0]},
+       _batch_message("images_b", "0 8 8 1")),
+      # Several problems: the first input's is reported, before anything.
+      ("unbatched-a-and-num_steps-[2]", "interpolate",
+       {**pair, "images_a": x[0], "images_b": x[0],
+        "num_steps": np.array([3, 4], np.int32)},
+       _batch_message("images_a", "8 8 1")),
+  ]
+
+
+@pytest.mark.parametrize("path", ["in_process", "session"])
+@pytest.mark.parametrize(
+    "signature, inputs, message",
+    [case[1:] for case in _bad_shapes()],
+    ids=[f"{case[1]}-{case[0]}" for case in _bad_shapes()])
+def test_a_bad_shape_fails_first_naming_the_input_and_shape(
+    loaded, session_model, path, signature, inputs, message):
+  """The graph's own checks, whatever shape reaches it: `tf.saved_model.load`
+  passes a wrongly shaped tensor to the graph, and so does TF Serving's C++
+  session (as `session_model` does), unlike Python's `Session.run`."""
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    if path == "in_process":
+      loaded[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    else:
+      session_model.run(signature, inputs)
+
+
+def test_the_in_process_functions_refuse_bad_shapes_naming_the_input(
+    run, pixels):
+  module = serving.build_serving_module(run.flow, max_samples=16)
+  signatures = module.serving_signatures
+  _, dequantized = pixels
+  # The input signature refuses a wrong rank, naming the input...
+  with pytest.raises(TypeError, match=r"Can not cast TensorSpec\(shape=\(8, "
+                     r"8, 1\).*name='images'\) to TensorSpec\(shape=\(None, "
+                     r"8, 8, 1\)"):
+    signatures["log_prob"](tf.constant(dequantized[0]))
+  with pytest.raises(TypeError, match=r"Can not cast TensorSpec\(shape=\(1,"
+                     r"\).*name='num_samples'\) to TensorSpec\(shape=\(\)"):
+    signatures["sample"](tf.constant([2]), tf.constant(1.0),
+                         tf.constant([1, 2], tf.int64))
+  # ... and the graph an empty batch.
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=_batch_message("images", "0 8 8 1")):
+    signatures["log_prob"](tf.constant(dequantized[:0]))
+
+
+def test_saved_model_cli_reports_bad_shapes_naming_the_input(run, tmp_path):
+  """The session loader of TF Serving, through `saved_model_cli run`.
+
+  Its Python `Session.run` refuses a shape the signature declares otherwise
+  (a wrong rank, a non-scalar count) itself, naming the input's tensor; a
+  shape that fits the declaration (an empty batch) reaches the graph's
+  checks. The CLI runs one request per process (~7 s each): two, at once;
+  `session_model` runs the whole table through the same loader.
+  """
+  requests = {
+      "decode": ({"z": np.zeros((0, 8, 8, 1), np.float32)},
+                 _batch_message("z", "0 8 8 1", "latent")),
+      "sample": ({"num_samples": np.array([2, 3], np.int32),
+                  "temperature": np.float32(1.0),
+                  "seed": np.array([1, 2], np.int64)},
+                 r"Cannot feed value of shape \(2,\) for Tensor "
+                 r"sample_num_samples:0, which has shape \(\)"),
+  }
+  cli = Path(sys.executable).parent / "saved_model_cli"
+  procs = {}
+  for signature, (inputs, _) in requests.items():
+    arguments = []
+    for name, value in inputs.items():
+      path = tmp_path / f"{signature}-{name}.npy"
+      np.save(path, value)
+      arguments.append(f"{name}={path}")
+    procs[signature] = subprocess.Popen(
+        [str(cli), "run", "--dir", run.export_dir, "--tag_set", "serve",
+         "--signature_def", signature, "--inputs", ";".join(arguments),
+         "--outdir", str(tmp_path / signature)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for signature, proc in procs.items():
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0, signature
+    assert re.search(requests[signature][1], stderr), stderr[-3000:]
+    assert not (tmp_path / signature).exists()
 
 
 def test_export_refuses_a_bad_version_folder_or_an_existing_one(run, tmp_path):
