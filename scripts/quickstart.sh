@@ -2,11 +2,14 @@
 # The main job: trains a small Real NVP on MNIST, prints its test bits/dim,
 # writes a sample grid and exports a SavedModel for TF Serving. Sets up the virtualenv first (see scripts/venv.sh).
 #   bash scripts/quickstart.sh [MODEL_DIR] [extra training.train flags]
-# MNIST comes from ../shared/data when that folder exists (or from
-# $TFNVP_RAW_DATA_DIR), else TFDS downloads it.
+# MNIST comes from $TFNVP_RAW_DATA_DIR, set here to ../shared/data when that
+# folder exists; else TFDS downloads it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
+if [ -z "${TFNVP_RAW_DATA_DIR+set}" ] && [ -d ../shared/data ]; then
+  export TFNVP_RAW_DATA_DIR="$PWD/../shared/data"
+fi
 model_dir="${1:-runs/quickstart}"
 shift || true
 "$venv/bin/python" -m training.train --dataset mnist --model-dir "$model_dir" \

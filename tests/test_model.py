@@ -6,6 +6,7 @@ import tensorflow as tf
 import keras
 
 from tests import kit
+import tfnvp
 from tfnvp import FlowModel
 from tfnvp import ModelConfig
 from tfnvp.model import regularized_variables
@@ -126,3 +127,48 @@ def test_the_paper_sized_model_trains():
   history = model.fit(data, epochs=2, steps_per_epoch=2, verbose=0)
   losses = history.history["bits_per_dim"]
   assert np.all(np.isfinite(losses)) and losses[1] < losses[0], losses
+
+
+def test_fit_on_numpy_uint8_images_and_labelled_batches():
+  """The README's use: the user's own 8-bit images, as numpy or (x, y)."""
+  model = _model(seed=4)
+  model.compile(optimizer=keras.optimizers.Adam(3e-3))
+  pixels = np.asarray(_images(48), np.uint8)
+  labels = np.arange(48) % 10
+  before = model.evaluate(pixels, batch_size=16, verbose=0, return_dict=True)
+  # Pixel centres in evaluation: the same as the float images k + 0.5.
+  as_float = model.evaluate(pixels.astype(np.float32) + 0.5, batch_size=16,
+                            verbose=0, return_dict=True)
+  np.testing.assert_allclose(before["loss"], as_float["loss"], rtol=1e-6)
+  model.fit(pixels, labels, batch_size=16, epochs=3, verbose=0)
+  after = model.evaluate(
+      tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(16),
+      verbose=0, return_dict=True)
+  assert after["bits_per_dim"] < before["bits_per_dim"] - 0.1, (before, after)
+  log_prob = model.predict(pixels, batch_size=16, verbose=0)
+  assert log_prob.shape == (48,)
+  np.testing.assert_allclose(log_prob, model.flow.log_prob(
+      pixels.astype(np.float32) + 0.5), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(l2=-1.0), r"`l2` must be a finite number >= 0; got -1.0"),
+    (dict(l2=float("nan")), r"`l2` .*got nan"),
+    (dict(clip_norm=0.0), r"`clip_norm` must be a finite number > 0 or None"),
+    (dict(clip_norm=float("inf")), r"`clip_norm` .*got inf"),
+])
+def test_bad_arguments_name_the_value(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    tfnvp.FlowModel(CONFIG.make_flow(), **kwargs)
+  with pytest.raises(TypeError, match="must be a tfnvp.RealNVP or tfnvp.Glow"):
+    tfnvp.FlowModel(CONFIG)
+
+
+def test_integer_images_outside_8_bits_are_refused():
+  model = _model()
+  model.compile(optimizer=keras.optimizers.Adam(1e-3))
+  images = np.asarray(_images(8), np.int32)
+  images[0, 0, 0, 0] = 300
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"integer images must be 8-bit pixels in \[0, 255\]"):
+    model.predict(images, verbose=0)

@@ -78,10 +78,9 @@ def checkpoint_paths(model_dir):
   state = tf.train.get_checkpoint_state(directory)
   if state is None:
     return []
+  # TF already joins relative entries of the index to `directory`.
   paths = list(state.all_model_checkpoint_paths) or [
       state.model_checkpoint_path]
-  paths = [p if os.path.isabs(p) else os.path.join(directory, p)
-           for p in paths]
   return paths[::-1]
 
 
@@ -96,8 +95,11 @@ def verify_checkpoint(path):
     reader = tf.train.load_checkpoint(path)
     for name in reader.get_variable_to_shape_map():
       reader.get_tensor(name)
-  except (tf.errors.OpError, ValueError) as err:
-    message = getattr(err, "message", str(err)).strip().splitlines()[0]
+  # A truncated data file can also surface as IndexError ("Read less
+  # bytes than requested") from TF's reader.
+  except (tf.errors.OpError, ValueError, IndexError, OSError) as err:
+    message = (getattr(err, "message", None) or str(err)).strip()
+    message = message.splitlines()[0] if message else ""
     raise CheckpointError(
         f"checkpoint {path} is missing, truncated or corrupted: "
         f"{type(err).__name__}: {message[:300]}") from None

@@ -42,8 +42,8 @@ def _set_aside(paths, directory, intact):
   kept = [p for p in state.all_model_checkpoint_paths if
           os.path.join(directory, os.path.basename(p)) not in paths
           and p not in paths]
-  tf.train.update_checkpoint_state(directory, intact,
-                                   all_model_checkpoint_paths=kept)
+  tf.compat.v1.train.update_checkpoint_state(
+      directory, intact, all_model_checkpoint_paths=kept)
 
 
 class Checkpointer:

@@ -10,11 +10,12 @@ from tfnvp.training import callbacks
 
 
 class _Model:
-  """Stands in for a FlowModel: `flow()` is all SampleGrid uses."""
+  """Stands in for a FlowModel: `flow` is all SampleGrid uses."""
 
   def __init__(self, flow):
     self._flow = flow
 
+  @property
   def flow(self):
     return self._flow
 

@@ -14,17 +14,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnvp.training import checkpoints
-from tfnvp.training import evaluate as evaluate_lib
-from tfnvp.training import train as train_lib
+import tfnvp
 from tfnvp import FlowModel
 from tfnvp import ModelConfig
 from tfnvp import runs
+from tfnvp.export import export as export_lib
+from tfnvp.training import config as config_lib
+from tfnvp.training import evaluate as evaluate_lib
+from tfnvp.training import train as train_lib
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["--dataset", "mnist", "--hidden-channels", "8", "--num-res-blocks",
          "1", "--batch-size", "16", "--num-train-examples", "512",
          "--num-eval-examples", "256", "--verbose", "2"]
+
+
+SMALL_MODEL = ModelConfig(image_shape=(28, 28, 1), num_scales=2,
+                          hidden_channels=4, num_res_blocks=1)
 
 
 def _env():
@@ -176,30 +182,164 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
 @pytest.mark.parametrize("flags, message", [
     (["--dataset", "mnist_typo"], r"Unknown dataset name='mnist_typo'"),
     (["--num-scales", "4"], r"`num_scales`=4 is too deep.*\(28, 28, 1\)"),
-    (["--batch-size", "0"], r"`batch_size` must be a positive int; got 0"),
+    (["--batch-size", "0"], r"--batch-size: must be an int >= 1; got '0'"),
     (["--raw-data-dir", "/nonexistent/raw"], r"/nonexistent/raw.*does not exist"),
     (["--jit-compile", "--strategy", "mirrored"],
      r"`jit_compile` \(XLA\) is for strategy 'default'; got strategy='mirrored'"),
     (["--model", "glow", "--num-scales", "3"],
      r"`num_levels`=3 is too deep for `image_shape`=\(28, 28, 1\)"),
-    (["--model", "glow", "--depth", "0"], r"`depth` must be an int >= 1; got 0"),
+    (["--model", "glow", "--depth", "0"], r"--depth: must be an int >= 1; got '0'"),
+    (["--steps-per-epoch", "0"], r"--steps-per-epoch: must be an int >= 1; got '0'"),
+    (["--steps-per-epoch", "-3"], r"--steps-per-epoch: .*got '-3'"),
+    (["--epochs", "1.5"], r"--epochs: must be an int >= 1; got '1.5'"),
+    (["--learning-rate", "inf"], r"--learning-rate: must be a finite number > 0; got 'inf'"),
+    (["--learning-rate", "nan"], r"--learning-rate: .*got 'nan'"),
+    (["--learning-rate", "0"], r"--learning-rate: .*got '0'"),
+    (["--learning-rate=-1e-3"], r"--learning-rate: .*got '-1e-3'"),
+    (["--sample-temperature", "0"], r"--sample-temperature: .*> 0; got '0'"),
+    (["--sample-temperature", "inf"], r"--sample-temperature: .*got 'inf'"),
+    (["--l2", "nan"], r"--l2: must be a finite number >= 0; got 'nan'"),
+    (["--clip-norm", "-1"], r"--clip-norm: .*got '-1'"),
+    (["--warmup-steps", "-5"], r"--warmup-steps: must be an int >= 0; got '-5'"),
+    (["--checkpoint-every", "0"], r"--checkpoint-every: .*got '0'"),
+    (["--num-train-examples", "0"], r"--num-train-examples: .*got '0'"),
+    (["--preset", "realnvp-mnist"], r"--preset: invalid choice: 'realnvp-mnist'"),
+    (["--preset", "realnvp-celeba", "--num-scales", "7"],
+     r"`num_scales`=7 is too deep for `image_shape`=\(64, 64, 3\)"),
 ])
-def test_bad_flags_exit_with_a_message_naming_the_value(flags, message,
-                                                        tmp_path, capsys):
+def test_bad_flags_exit_with_one_line_naming_the_value_and_write_nothing(
+    flags, message, tmp_path, capsys):
+  model_dir = tmp_path / "run"
   with pytest.raises(SystemExit) as exit_info:
-    train_lib.main(["--model-dir", str(tmp_path / "run"), "--data-dir",
+    train_lib.main(["--model-dir", str(model_dir), "--data-dir",
                     str(tmp_path / "tfds"), *flags])
   assert exit_info.value.code == 2
   err = capsys.readouterr().err
-  assert "error:" in err
+  assert err.startswith("tfnvp-train: error:") and err.count("\n") == 1, err
+  assert "Traceback" not in err
   assert re.search(message, err), err
+  assert not model_dir.exists() and not (tmp_path / "tfds").exists()
 
 
-def test_evaluate_without_a_checkpoint_says_so(tmp_path, capsys):
+def test_a_preset_sets_the_run_and_flags_beside_it_override_it():
+  args = train_lib.build_parser().parse_args(
+      ["--preset", "glow-cifar10", "--model-dir", "x", "--depth", "2",
+       "--hidden-channels", "8", "--learning-rate", "3e-4"])
+  config = train_lib.config_from_args(args)
+  preset = tfnvp.presets.get_preset("glow-cifar10")
+  assert config.preset == "glow-cifar10" and config.dataset == "cifar10"
+  assert config.model.name == "glow"
+  assert config.model.image_shape == (32, 32, 3)
+  assert config.model.num_scales == preset.model["num_scales"]
+  assert (config.model.depth, config.model.hidden_channels) == (2, 8)
+  assert config.model.lu_decomposed == preset.model["lu_decomposed"]
+  assert config.learning_rate == 3e-4
+  for field in ("batch_size", "optimizer", "warmup_steps", "l2"):
+    assert getattr(config, field) == preset.train[field], field
+  assert config.clip_norm == preset.train.get("clip_norm", None)
+  plain = train_lib.config_from_args(train_lib.build_parser().parse_args(
+      ["--model-dir", "x", "--model", "glow", "--conv1x1", "plain"]))
+  assert plain.model.lu_decomposed is False and plain.preset is None
+  assert plain.optimizer == "adam" and plain.warmup_steps == 0
+
+
+def _fake_run(model_dir, steps=(3, 6)):
+  """A run folder with config.json and checkpoints, no training."""
+  model = FlowModel(SMALL_MODEL.make_flow())
+  config_lib.save_config(
+      config_lib.TrainConfig(dataset="mnist", model=SMALL_MODEL), model_dir)
+  manager = tf.train.CheckpointManager(
+      runs.make_checkpoint(model),
+      os.path.join(model_dir, runs.CHECKPOINT_SUBDIR), max_to_keep=5)
+  for step in steps:
+    manager.save(checkpoint_number=step)
+  return model
+
+
+def _snapshot(folder):
+  return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def _cli_error(main, argv, capsys):
   with pytest.raises(SystemExit) as exit_info:
-    evaluate_lib.main(["--model-dir", str(tmp_path)])
+    main(argv)
   assert exit_info.value.code == 2
-  assert "No training run in --model-dir" in capsys.readouterr().err
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "Traceback" not in err, err
+  return err
+
+
+@pytest.mark.parametrize("app", ["evaluate", "export", "train"])
+def test_a_corrupted_config_is_named_and_nothing_changes(app, tmp_path,
+                                                         capsys):
+  model_dir = tmp_path / "run"
+  _fake_run(str(model_dir))
+  (model_dir / "config.json").write_text('{"dataset": "mnist", "mod')
+  before = _snapshot(model_dir)
+  argv = {"evaluate": ["--model-dir", str(model_dir)],
+          "export": ["--model-dir", str(model_dir), "--output",
+                     str(tmp_path / "models" / "m" / "1")],
+          "train": ["--model-dir", str(model_dir), *SMALL[:6]]}[app]
+  main = {"evaluate": evaluate_lib.main, "export": export_lib.main,
+          "train": train_lib.main}[app]
+  err = _cli_error(main, argv, capsys)
+  assert f"{model_dir}/config.json is not valid JSON" in err, err
+  assert _snapshot(model_dir) == before
+  assert not (tmp_path / "models").exists()
+
+
+def test_evaluate_and_export_without_a_run_say_so(tmp_path, capsys):
+  err = _cli_error(evaluate_lib.main, ["--model-dir", str(tmp_path)], capsys)
+  assert "No training run in --model-dir" in err
+  err = _cli_error(export_lib.main, ["--model-dir", str(tmp_path),
+                                     "--output", str(tmp_path / "m" / "1")],
+                   capsys)
+  assert "No training run in --model-dir" in err
+
+
+@pytest.mark.parametrize("app", ["evaluate", "export"])
+def test_a_missing_or_corrupted_checkpoint_is_named(app, tmp_path, capsys):
+  model_dir = tmp_path / "run"
+  _fake_run(str(model_dir))
+  main = evaluate_lib.main if app == "evaluate" else export_lib.main
+  extra = [] if app == "evaluate" else ["--output",
+                                        str(tmp_path / "m" / "1")]
+  missing = str(model_dir / "checkpoints" / "ckpt-99")
+  err = _cli_error(main, ["--model-dir", str(model_dir), "--checkpoint",
+                          missing, *extra], capsys)
+  assert f"--checkpoint='{missing}' does not exist" in err, err
+  data = next((model_dir / "checkpoints").glob("ckpt-6.data-*"))
+  data.write_bytes(data.read_bytes()[:100])        # truncated
+  before = _snapshot(model_dir)
+  err = _cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
+  assert re.search(r"checkpoint \S*ckpt-6 is missing, truncated or "
+                   r"corrupted", err), err
+  assert _snapshot(model_dir) == before
+  assert not (tmp_path / "m").exists()
+
+
+def test_training_resumes_from_the_newest_intact_checkpoint(data_dir,
+                                                            tmp_path,
+                                                            capsys):
+  """A truncated newest checkpoint is set aside (renamed, not deleted)."""
+  model_dir = str(tmp_path / "run")
+  args = ["--model-dir", model_dir, "--data-dir", data_dir, *SMALL,
+          "--hidden-channels", "4", "--steps-per-epoch", "2",
+          "--checkpoint-every", "1"]
+  assert train_lib.main([*args, "--epochs", "1"]) == 0
+  checkpoint_dir = Path(model_dir) / "checkpoints"
+  data = next(checkpoint_dir.glob("ckpt-2.data-*"))
+  damaged = data.read_bytes()[:-7]
+  data.write_bytes(damaged)
+  capsys.readouterr()
+  assert train_lib.main([*args, "--epochs", "2"]) == 0
+  out = capsys.readouterr().out
+  assert re.search(r"warning: checkpoint \S*ckpt-2 is missing, truncated or "
+                   r"corrupted.*resumes from \S*ckpt-1", out), out
+  assert "Resuming from" in out and "(step 1 of 4)" in out, out
+  assert Path(f"{data}.corrupted").read_bytes() == damaged
+  assert runs.checkpoint_paths(model_dir)[0].endswith("ckpt-4")
+  runs.verify_checkpoint(runs.checkpoint_paths(model_dir)[0])
 
 
 def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,

@@ -26,11 +26,25 @@ class LogitTransform(tfb.Bijector):
   x`: the paper's map sends the brightest pixels towards `p = 1`, where the
   logit is unbounded and float32 loses its precision (`255 + u` with `u` near
   1 gives `p` within `1e-7` of 1); the symmetric map keeps `p` in `[alpha, 1 -
-  alpha]` and treats dark and bright pixels alike, as most Real NVP
-  implementations do. Both are exact bijections whose log-det is counted, so
-  either gives a correctly normalized density over `[0, 256)^D` and bits/dim
+  alpha]` and treats dark and bright pixels alike, as the authors' code does.
+  Both are exact bijections whose log-det is counted, so either gives bits/dim
   in the same units as the paper; they differ only in how easy the data is to
   model, not in the meaning of the number.
+
+  Normalization: a flow with this bijector as its data-side step is a
+  density normalized over the image of the inverse logit, the open cube
+
+  ```none
+  (a, b)^D,   a = -256 alpha / (1 - 2 alpha),   b = 256 (1 - alpha) / (1 - 2 alpha)
+  ```
+
+  (`(-14.2, 270.2)^D` for `alpha = 0.05`), not over `[0, 256)^D`, which
+  holds less than all of its mass. Bits/dim computed from `log_prob` on
+  dequantized pixels are therefore an upper bound on those of the discrete
+  8-bit model, as in the paper; raw `sample`s can fall anywhere in `(a,
+  b)`, outside `[0, 256)` too (clip them to show them, as
+  `tfnvp.to_uint8` does). BENCHMARKS.md gives the mass inside `[0, 256)^D`
+  measured for a trained MNIST model.
 
   The map is elementwise (`forward_min_event_ndims = 0`). `inverse` maps all
   of R onto `(-256 alpha / (1 - 2 alpha), 256 (1 - alpha) / (1 - 2 alpha))`;

@@ -36,11 +36,13 @@ class ImageFlow(tfd.TransformedDistribution):
   with an unknown batch size, is not supported: TF's oneDNN convolutions
   return wrongly shaped outputs on empty inputs.)
 
-  Passing a flow to a `tf.function`: it is not a `CompositeTensor` (its
-  variables live in Keras layers, which TFP's parameter machinery cannot
-  flatten), so `tf.function` treats it as a Python object: each flow
-  object traces the function anew, and its variables are captured. Close
-  over the flow, or pass tensors, to trace once.
+  Passing a flow to a `tf.function`: it is one of TFP's auto-composite
+  tensors, with no tensor components (it has no tensor-valued parameters;
+  its variables live in `layers`, a Keras layer, which its type spec holds
+  as a Python object). The function is traced once per `layers` object and
+  reads that layer's variables, so copies that share the variables share
+  the trace and another flow's weights retrace it; it never computes with
+  the wrong weights (tested).
 
   Args:
     flow: the data-to-latent `tfb.Bijector` on `image_shape` events.

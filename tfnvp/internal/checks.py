@@ -20,6 +20,9 @@ def check_sample_shape(sample_shape, name="sample_shape"):
       `-1`); the message names `name` and the value.
   """
   static = sample_shape
+  if not tf.is_tensor(sample_shape) and any(
+      tf.is_tensor(d) for d in tf.nest.flatten(sample_shape)):
+    sample_shape = tf.convert_to_tensor(sample_shape)   # e.g. `[n]`, n a tensor
   if tf.is_tensor(sample_shape):
     if not sample_shape.dtype.is_integer:
       raise ValueError(f"`{name}` must hold ints >= 0; got a "
