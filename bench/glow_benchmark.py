@@ -28,10 +28,11 @@ Two parts, one command, on the same machine and in one run:
    machine does while the runs train; their measured wall times are
    reported beside the budget.
 
-Usage (from the repository root; MNIST comes from ../shared/data when it is
-there, as for `training.train`):
+Usage (from the repository root; MNIST comes from $TFNVP_RAW_DATA_DIR, as
+for `tfnvp-train`, else TFDS downloads it):
 
-  PYTHONPATH=. python bench/glow_benchmark.py --write BENCHMARKS.md
+  TFNVP_RAW_DATA_DIR=../shared/data PYTHONPATH=. \
+      python bench/glow_benchmark.py --write BENCHMARKS.md
   PYTHONPATH=. python bench/glow_benchmark.py --quick     # smoke run
 """
 

@@ -61,6 +61,9 @@ def main(argv=None):
   args = parser.parse_args(argv)
   run = runs.load_run(args.model_dir)
   mass, stderr, pixels, low, high = measure(run.flow, args.num_samples)
+  # No sample inside: the rule of three bounds the mass at 95% confidence.
+  mass_text = (f"{mass:.4f}" if mass else
+               f"0 (< {3 / args.num_samples:.1e} at 95%)")
   command = "PYTHONPATH=. python bench/logit_mass.py " + " ".join(
       shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
   report = "\n".join([
@@ -72,13 +75,18 @@ def main(argv=None):
       "| samples | mass inside [0, 256)^D | std. error | pixel values "
       "outside [0, 256) | sample range |",
       "|---:|---:|---:|---:|---|",
-      f"| {args.num_samples:,} | {mass:.4f} | {stderr:.4f} | "
+      f"| {args.num_samples:,} | {mass_text} | {stderr:.4f} | "
       f"{100 * pixels:.3f}% | [{low:.2f}, {high:.2f}] |",
       "",
       "The density is normalized over `(-14.2, 270.2)^D` (the inverse "
       "logit's image for alpha = 0.05); the rest of the mass lies outside "
       "the pixel cube, so bits/dim from `log_prob` on `[0, 256)` are an "
-      "upper bound on the 8-bit model's, as in the paper.",
+      "upper bound on the 8-bit model's, as in the paper. A sample is "
+      "inside only if all of its D pixel values are: with a few percent of "
+      "single values outside (MNIST's black background sits at the cube's "
+      "lower face, and the model spreads it to both sides), almost no "
+      "sample of D = 784 values is. The pixel fraction is the better "
+      "measure of how far the model leaks.",
       ""])
   print(report)
   if args.write:

@@ -171,7 +171,10 @@ class FlowModel(keras.Model):
       with tf.control_dependencies(checks):
         images = tf.cast(images, dtype)
       if training:
-        return images + tf.random.uniform(tf.shape(images), dtype=dtype)
+        # In float, `k + u` rounds up to `k + 1` for `u` near 1: clamp into
+        # the pixel's own interval `[k, k + 1)`.
+        noisy = images + tf.random.uniform(tf.shape(images), dtype=dtype)
+        return tf.minimum(noisy, tf.math.nextafter(images + 1.0, images))
       return images + 0.5
     if images.dtype.is_floating and images.dtype != dtype:
       images = tf.cast(images, dtype)

@@ -33,7 +33,6 @@ reuse another dataset's extracted files when the file names collide (it turns
 
 import dataclasses
 import os
-from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -63,7 +62,7 @@ RAW_DATA_DIR_ENV = "TFNVP_RAW_DATA_DIR"
 # `seed`.
 DEFAULT_EVAL_SEED = 0
 
-# Largest float32 value below 256; dequantized values are clamped to it.
+# Largest float32 value below 256: the largest value `dequantize` returns.
 MAX_DEQUANTIZED_VALUE = float(np.nextafter(np.float32(256.0), np.float32(0.0)))
 
 _AUTOTUNE = tf.data.AUTOTUNE
@@ -244,15 +243,13 @@ def resolve_raw_data_dir(raw_data_dir: str | None = None) -> str | None:
   `<dir>/fashion_mnist`, ...) with the files TFDS would download. Lookup
   order:
 
-  1. `raw_data_dir` if it is not None;
+  1. `raw_data_dir` if it is not None (`--raw-data-dir`);
   2. the environment variable `TFNVP_RAW_DATA_DIR` if it is set;
-  3. `../shared/data` relative to the current working directory, then
-     relative to the repository root (the parent of the `training`
-     package); the first one that is a directory wins;
-  4. None: TFDS downloads the data as usual.
+  3. None: TFDS downloads the data as usual.
 
-  An empty string (as argument or in the environment variable) disables the
-  lookup and returns None, which forces the normal TFDS download.
+  Nothing is guessed from the working directory or from where the package
+  is installed. An empty string (as argument or in the environment
+  variable) also returns None.
 
   Args:
     raw_data_dir: Explicit folder, or None to look further.
@@ -268,18 +265,11 @@ def resolve_raw_data_dir(raw_data_dir: str | None = None) -> str | None:
   if raw_data_dir is not None:
     if raw_data_dir == "":
       return None
-    return _existing_dir(raw_data_dir, "the raw_data_dir argument")
+    return _existing_dir(raw_data_dir, "raw_data_dir (--raw-data-dir)")
   from_env = os.environ.get(RAW_DATA_DIR_ENV)
-  if from_env is not None:
-    if from_env == "":
-      return None
+  if from_env:
     return _existing_dir(
         from_env, f"the environment variable {RAW_DATA_DIR_ENV}")
-  repo_root = Path(__file__).resolve().parent.parent
-  for base in (Path.cwd(), repo_root):
-    candidate = base.parent / "shared" / "data"
-    if candidate.is_dir():
-      return str(candidate.resolve())
   return None
 
 
@@ -352,10 +342,14 @@ def dequantize(
   (float32), so the result is a deterministic function of `(images,
   seed)`; without one it comes from the global TF random state.
 
-  In float32, `255 + u` rounds to exactly 256.0 when `u` is within about
-  `2**-17` of 1, which happens for a few elements per million. The result
-  is therefore clamped to `MAX_DEQUANTIZED_VALUE` (the largest float32
-  below 256), so it is always strictly below 256.
+  In float32, `x + u` rounds up to exactly `x + 1` when `u` is within half
+  a float32 spacing at `x` of 1 (about `2**-17` for `x` in [128, 255],
+  `2**-18` in [64, 127], ...), which happens for a few elements per
+  million. Such a value would belong to the next pixel value's interval
+  (and for `x = 255` leave `[0, 256)`), so the result is clamped to the
+  largest float32 below `x + 1`: it always lies in `[x, x + 1)`, hence
+  `floor(dequantize(x)) == x`, and it is at most `MAX_DEQUANTIZED_VALUE`
+  (the largest float32 below 256).
 
   Args:
     images: Integer tensor (typically uint8) of pixel values in [0, 255].
@@ -379,7 +373,9 @@ def dequantize(
   else:
     noise = tf.random.stateless_uniform(
         tf.shape(x), seed=seed, dtype=tf.float32)
-  return tf.minimum(x + noise, MAX_DEQUANTIZED_VALUE)
+  # The largest float32 below x + 1 (x + 1 is exact for 8-bit values).
+  upper = tf.math.nextafter(x + 1.0, x)
+  return tf.minimum(x + noise, upper)
 
 
 def _resize_smaller_side(image: tf.Tensor, target: int) -> tf.Tensor:

@@ -102,7 +102,7 @@ def test_resolve_explicit_missing_dir(tmp_path: Path) -> None:
   with pytest.raises(FileNotFoundError) as info:
     data.resolve_raw_data_dir(str(missing))
   assert str(missing) in str(info.value)
-  assert "raw_data_dir argument" in str(info.value)
+  assert "raw_data_dir (--raw-data-dir)" in str(info.value)
 
 
 def test_resolve_env_var_missing_dir(
@@ -129,24 +129,15 @@ def test_resolve_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
   assert data.resolve_raw_data_dir(None) is None
 
 
-def test_resolve_auto_detect(
+def test_nothing_is_guessed_without_a_flag_or_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+  """Outside a checkout no repository root is guessed: TFDS downloads."""
   monkeypatch.delenv(data.RAW_DATA_DIR_ENV, raising=False)
-  # ../shared/data relative to the working directory comes first.
   work = tmp_path / "checkout"
-  shared = tmp_path / "shared" / "data"
+  (tmp_path / "shared" / "data").mkdir(parents=True)
   work.mkdir()
-  shared.mkdir(parents=True)
   monkeypatch.chdir(work)
-  assert data.resolve_raw_data_dir() == str(shared.resolve())
-  # Elsewhere: ../shared/data relative to the repository root, if any.
-  lonely = tmp_path / "a" / "b"
-  lonely.mkdir(parents=True)
-  monkeypatch.chdir(lonely)
-  repo_root = Path(data.__file__).resolve().parents[1]
-  beside_repo = repo_root.parent / "shared" / "data"
-  expected = str(beside_repo.resolve()) if beside_repo.is_dir() else None
-  assert data.resolve_raw_data_dir() == expected
+  assert data.resolve_raw_data_dir() is None
 
 
 # --- dequantize ------------------------------------------------------------
