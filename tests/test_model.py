@@ -140,7 +140,7 @@ def test_fit_on_numpy_uint8_images_and_labelled_batches():
   as_float = model.evaluate(pixels.astype(np.float32) + 0.5, batch_size=16,
                             verbose=0, return_dict=True)
   np.testing.assert_allclose(before["loss"], as_float["loss"], rtol=1e-6)
-  model.fit(pixels, labels, batch_size=16, epochs=3, verbose=0)
+  model.fit(pixels, labels, batch_size=16, epochs=2, verbose=0)
   after = model.evaluate(
       tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(16),
       verbose=0, return_dict=True)
