@@ -1,10 +1,14 @@
-"""tfnvp: Real NVP normalizing flows for TensorFlow Probability.
+"""tfnvp: Real NVP and Glow normalizing flows for TensorFlow Probability.
 
 ```python
 import tfnvp
-flow = tfnvp.RealNVP(image_shape=(28, 28, 1), num_scales=2)
+flow = tfnvp.RealNVP(image_shape=(28, 28, 1), num_scales=2)   # or tfnvp.Glow
 bpd = tfnvp.bits_per_dim(flow, images)   # dequantized pixels in [0, 256)
+model = tfnvp.FlowModel(flow)            # Keras: compile, fit, save, load_model
 ```
+
+The apps install with the library: `tfnvp.training` (`tfnvp-train`,
+`tfnvp-evaluate`) and `tfnvp.export` (`tfnvp-export`, the serving clients).
 """
 
 import keras as _keras
