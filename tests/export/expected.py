@@ -1,13 +1,17 @@
 """One request per serving signature, and what the in-process flow answers."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 import tfnvp
 
-__all__ = ["assert_outputs_match", "expected_outputs", "requests_for"]
+__all__ = ["assert_outputs_match", "expected_outputs", "requests_for",
+           "start_saved_model_cli"]
 
 
 def requests_for(pixels):
@@ -63,3 +67,28 @@ def assert_outputs_match(outputs, expected):
     else:
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3,
                                  err_msg=name)
+
+
+def start_saved_model_cli(export_dir, requests, tmp_path):
+  """Starts one `saved_model_cli run` per signature of `requests`, at once.
+
+  Each signature's inputs are saved as `.npy` files in `tmp_path`; its
+  outputs go to `tmp_path/<signature>/<output>.npy`.
+
+  Returns:
+    `{signature: subprocess.Popen}` with text stdout and stderr pipes.
+  """
+  cli = Path(sys.executable).parent / "saved_model_cli"
+  procs = {}
+  for signature, inputs in requests.items():
+    arguments = []
+    for name, value in inputs.items():
+      path = tmp_path / f"{signature}-{name}.npy"
+      np.save(path, value)
+      arguments.append(f"{name}={path}")
+    procs[signature] = subprocess.Popen(
+        [str(cli), "run", "--dir", export_dir, "--tag_set", "serve",
+         "--signature_def", signature, "--inputs", ";".join(arguments),
+         "--outdir", str(tmp_path / signature)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return procs

@@ -18,6 +18,7 @@ from tfnvp.export.contract import SIGNATURES
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for
+from tests.export.expected import start_saved_model_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 300
@@ -49,19 +50,7 @@ def test_saved_model_cli_runs_every_signature(run, cli_export, pixels,
                                               tmp_path):
   output, _ = cli_export
   requests = requests_for(pixels)
-  cli = Path(sys.executable).parent / "saved_model_cli"
-  procs = {}
-  for signature, inputs in requests.items():
-    arguments = []
-    for name, value in inputs.items():
-      path = tmp_path / f"{signature}-{name}.npy"
-      np.save(path, value)
-      arguments.append(f"{name}={path}")
-    procs[signature] = subprocess.Popen(
-        [str(cli), "run", "--dir", output, "--tag_set", "serve",
-         "--signature_def", signature, "--inputs", ";".join(arguments),
-         "--outdir", str(tmp_path / signature)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  procs = start_saved_model_cli(output, requests, tmp_path)
   expected = expected_outputs(run.flow, requests)
   for signature, proc in procs.items():
     _, stderr = proc.communicate(timeout=TIMEOUT)

@@ -3,9 +3,6 @@
 import math
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from tfnvp.export import serving
 from tfnvp.export.contract import SIGNATURES
 from tests import kit
 from tests.export import serving_doubles
+from tests.export.expected import start_saved_model_cli
 
 
 @pytest.fixture(scope="module")
@@ -307,19 +305,9 @@ def test_saved_model_cli_reports_bad_shapes_naming_the_input(run, tmp_path):
                  r"Cannot feed value of shape \(2,\) for Tensor "
                  r"sample_num_samples:0, which has shape \(\)"),
   }
-  cli = Path(sys.executable).parent / "saved_model_cli"
-  procs = {}
-  for signature, (inputs, _) in requests.items():
-    arguments = []
-    for name, value in inputs.items():
-      path = tmp_path / f"{signature}-{name}.npy"
-      np.save(path, value)
-      arguments.append(f"{name}={path}")
-    procs[signature] = subprocess.Popen(
-        [str(cli), "run", "--dir", run.export_dir, "--tag_set", "serve",
-         "--signature_def", signature, "--inputs", ";".join(arguments),
-         "--outdir", str(tmp_path / signature)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  procs = start_saved_model_cli(
+      run.export_dir, {s: inputs for s, (inputs, _) in requests.items()},
+      tmp_path)
   for signature, proc in procs.items():
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode != 0, signature
