@@ -15,7 +15,6 @@ import tensorflow as tf
 __all__ = [
     "ArgumentParser",
     "errors_exit",
-    "finite_float",
     "nonnegative_float",
     "nonnegative_int",
     "positive_float",
@@ -68,11 +67,6 @@ def positive_int(text):
 def nonnegative_int(text):
   """An argparse type: an int >= 0."""
   return _number(text, int, lambda v: v >= 0, "an int >= 0")
-
-
-def finite_float(text):
-  """An argparse type: a finite float."""
-  return _number(text, float, math.isfinite, "a finite number")
 
 
 def positive_float(text):
