@@ -28,12 +28,14 @@ def _images(dtype, seed=0, shape=(3, 4, 4, 2)):
 @pytest.mark.parametrize("mask_type,parity", MASKS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_numerical_kit(mask_type, parity, dtype):
-  coupling = bijectors.AffineCoupling(mask_type, parity,
-                                      _random_network(2, dtype, seed=parity))
-  x = _images(dtype)
+  # A channel coupling's network sees and outputs half of the 4 channels.
+  net = _random_network(2 if mask_type == "channel" else 4, dtype,
+                        seed=parity)
+  coupling = bijectors.AffineCoupling(mask_type, parity, net)
+  x = _images(dtype, shape=(3, 4, 4, 4))
   assert np.abs(np.asarray(coupling.forward(x) - x)).max() > 1e-2, (
       "randomized coupling should not be the identity")
-  kit.check_bijector(coupling, x, _images(dtype, seed=9))
+  kit.check_bijector(coupling, x, _images(dtype, seed=9, shape=(3, 4, 4, 4)))
 
 
 def test_computes_the_documented_formula_for_any_function():
@@ -51,6 +53,35 @@ def test_computes_the_documented_formula_for_any_function():
   np.testing.assert_allclose(
       coupling.forward_log_det_jacobian(tf.identity(x), event_ndims=3),
       expected_fldj, rtol=1e-12)
+
+
+@pytest.mark.parametrize("parity", [0, 1])
+def test_channel_coupling_splits_the_channels(parity):
+  """The network sees only the passed half and shifts/scales the other."""
+  x = _images(tf.float64, shape=(3, 4, 4, 6))
+  seen = []
+
+  def fn(h):
+    seen.append(h)
+    return 0.5 * h + 1.0, tf.sin(3.0 * h)
+
+  coupling = bijectors.AffineCoupling("channel", parity, fn)
+  y = coupling.forward(x)
+  passed, free = (x[..., :3], x[..., 3:]) if parity == 0 else (
+      x[..., 3:], x[..., :3])
+  np.testing.assert_array_equal(seen[0], passed)     # 3 channels, not 6
+  shift, log_scale = fn(passed)
+  transformed = free * tf.exp(log_scale) + shift
+  expected = tf.concat([passed, transformed] if parity == 0 else
+                       [transformed, passed], axis=-1)
+  np.testing.assert_allclose(y, expected, rtol=1e-12)
+  np.testing.assert_allclose(
+      coupling.forward_log_det_jacobian(tf.identity(x), event_ndims=3),
+      tf.reduce_sum(log_scale, axis=[-3, -2, -1]), rtol=1e-12)
+  mask = np.broadcast_to(bijectors.coupling_mask("channel", parity,
+                                                 [4, 4, 6]), x.shape)
+  np.testing.assert_array_equal(np.asarray(y)[mask == 1],
+                                np.asarray(x)[mask == 1])
 
 
 def test_masks_are_complementary_and_have_the_documented_pattern():
@@ -76,11 +107,11 @@ def test_masked_entries_pass_through_and_network_runs_once_per_direction():
     return net(h)
 
   coupling = bijectors.AffineCoupling("channel", 0, fn)
-  x = _images(tf.float32)
+  x = _images(tf.float32, shape=(3, 4, 4, 4))
   y = coupling.forward(x)
   coupling.forward_log_det_jacobian(x, event_ndims=3)
   assert len(calls) == 1, "forward + fldj must evaluate the network once"
-  np.testing.assert_array_equal(y[..., :1], x[..., :1])
+  np.testing.assert_array_equal(y[..., :2], x[..., :2])
   x_back = coupling.inverse(tf.identity(y))
   coupling.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)
   assert len(calls) == 3  # the inverse and the uncached ildj
@@ -90,8 +121,8 @@ def test_masked_entries_pass_through_and_network_runs_once_per_direction():
 def test_finite_near_the_edges():
   """Huge inputs stay finite: the network bounds the log-scale by tanh."""
   coupling = bijectors.AffineCoupling("checkerboard", 0,
-                                      _random_network(2, tf.float32, seed=5))
-  x = tf.constant(np.full([2, 4, 4, 2], 1e4, np.float32)) * tf.constant(
+                                      _random_network(4, tf.float32, seed=5))
+  x = tf.constant(np.full([2, 4, 4, 4], 1e4, np.float32)) * tf.constant(
       [[[[1.0]]], [[[-1.0]]]])
   y = coupling.forward(x)
   assert np.all(np.isfinite(y))
@@ -117,7 +148,7 @@ def test_not_callable_network():
 
 def test_channel_mask_on_odd_channels():
   coupling = bijectors.AffineCoupling("channel", 0, lambda h: (h, h))
-  with pytest.raises(ValueError, match="even number of channels.*channels=3"):
+  with pytest.raises(ValueError, match="even number of channels.*4, 4, 3"):
     coupling.forward(tf.zeros([1, 4, 4, 3]))
 
 
@@ -126,5 +157,8 @@ def test_wrong_network_output_shape_and_rank():
                                       lambda h: (h[..., :1], h))
   with pytest.raises(ValueError, match="shift of shape"):
     coupling.forward(tf.zeros([1, 4, 4, 2]))
+  channel = bijectors.AffineCoupling("channel", 0, lambda h: (h, h[..., :1]))
+  with pytest.raises(ValueError, match="log_scale of shape"):
+    channel.forward(tf.zeros([1, 4, 4, 4]))
   with pytest.raises(ValueError, match="rank >= 3"):
     coupling.forward(tf.zeros([4, 2]))

@@ -42,7 +42,7 @@ def test_forward_mixes_channels_and_log_det_is_hw_log_det_w(lu_decomposed):
   if lu_decomposed:
     layer = conv.layer
     np.testing.assert_allclose(
-        log_det, np.sum(np.asarray(layer.log_abs_s)), rtol=1e-6)
+        log_det, np.trace(np.asarray(layer.lower_upper)), rtol=1e-6)
 
 
 def test_starts_as_the_same_random_rotation_in_both_parameterizations():
@@ -55,20 +55,23 @@ def test_starts_as_the_same_random_rotation_in_both_parameterizations():
   assert abs(float(lu.log_abs_det(tf.float64))) < 1e-6
   other = networks.InvertibleConv1x1Parameters(4, seed=4)
   assert np.abs(other.matrix(tf.float64) - w).max() > 0.1
-  assert {v.path.split("/")[-1] for v in lu.trainable_variables} == {
-      "lower", "upper", "log_abs_s"}
+  assert [v.path.split("/")[-1] for v in lu.trainable_variables] == [
+      "lower_upper"]
 
 
-def test_lu_masks_keep_triangular_factors_whatever_the_weights():
+def test_lu_matrix_holds_the_factors_and_the_log_scales():
   conv = _conv(tf.float64)
   layer = conv.layer
-  layer.lower.assign(np.full((3, 3), 0.5))    # the masked parts must not
-  layer.upper.assign(np.full((3, 3), -0.25))  # leak into W
-  lower = np.tril(np.full((3, 3), 0.5), -1) + np.eye(3)
-  upper = np.triu(np.full((3, 3), -0.25), 1) + np.diag(
-      np.asarray(layer.sign_s) * np.exp(np.asarray(layer.log_abs_s)))
+  values = np.arange(9.0).reshape(3, 3) / 10.0 - 0.3
+  layer.lower_upper.assign(values)
+  lower = np.tril(values, -1) + np.eye(3)
+  upper = np.triu(values, 1) + np.diag(
+      np.asarray(layer.sign_s) * np.exp(np.diag(values)))
   np.testing.assert_allclose(layer.matrix(tf.float64),
                              np.asarray(layer.permutation) @ lower @ upper,
+                             rtol=1e-12)
+  np.testing.assert_allclose(layer.log_abs_det(tf.float64),
+                             np.linalg.slogdet(layer.matrix(tf.float64))[1],
                              rtol=1e-12)
 
 

@@ -40,9 +40,10 @@ def test_shapes_and_variables():
   assert flow.event_shape == (8, 8, 1) and flow.batch_shape == ()
   assert flow.sample(3, seed=[1, 2]).shape == (3, 8, 8, 1)
   assert flow.log_prob(_pixels([2, 3, 8, 8, 1])).shape == (2, 3)
-  # Per step: actnorm 2, LU conv 3, network 2 convs + 2 actnorms x 2 +
-  # zero conv (kernel, bias, logs) = 2 + 3 + 2 + 4 + 3; one split prior 3.
-  assert len(flow.trainable_variables) == 4 * 14 + 3
+  # Per step: actnorm 2, LU conv 1 (`lower_upper`), network 2 convs + 2
+  # actnorms x 2 + zero conv (kernel, bias, logs) = 2 + 1 + 2 + 4 + 3; one
+  # split prior 3.
+  assert len(flow.trainable_variables) == 4 * 12 + 3
   assert all(np.all(np.isfinite(v)) for v in flow.variables)
 
 

@@ -59,9 +59,13 @@ def _check_mask_args(mask_type, parity):
 class AffineCoupling(tfb.Bijector):
   """Real NVP's affine coupling layer on `[H, W, C]` images.
 
-  With the binary mask `b` of `coupling_mask(mask_type, parity, ...)` (1 marks
-  the entries passed through unchanged) and
-  `(shift, log_scale) = shift_and_log_scale_fn(b * x)`:
+  The coupling passes one part of its input through unchanged and applies
+  an affine map, computed from that part, to the rest (eq. 9 of [1]).
+
+  Checkerboard (`mask_type="checkerboard"`): with the binary mask `b` of
+  `coupling_mask("checkerboard", parity, ...)` (1 marks the entries passed
+  through) and `(shift, log_scale) = shift_and_log_scale_fn(b * x)`, both
+  `[..., H, W, C]`:
 
   ```none
   forward(x)  = b * x + (1 - b) * (x * exp(log_scale) + shift)
@@ -69,10 +73,28 @@ class AffineCoupling(tfb.Bijector):
   forward_log_det_jacobian(x) = sum_{i,j,c} (1 - b) * log_scale
   ```
 
-  `forward` is Real NVP's data-to-latent direction (eq. 9 of [1]). Since
-  `b * y == b * x`, the inverse evaluates the network on the same input.
-  The coupling computes exactly this formula for any function it is given; a
-  bound on the log-scale (Real NVP's `tanh`) belongs to the network, see
+  Channel (`mask_type="channel"`): the channels are split in halves
+  `x = concat([x_1, x_2], axis=-1)`, `C / 2` each. `parity=0` passes `x_1`
+  through and transforms `x_2`; `parity=1` the other way round. With `x_p`
+  the passed half, `x_t` the transformed one and `(shift, log_scale) =
+  shift_and_log_scale_fn(x_p)`, both `[..., H, W, C / 2]`:
+
+  ```none
+  y_p = x_p,    y_t = x_t * exp(log_scale) + shift
+  x_t = (y_t - shift) * exp(-log_scale)
+  forward_log_det_jacobian(x) = sum_{i,j,c} log_scale
+  ```
+
+  The network sees only the `C / 2` channels it conditions on and computes
+  only the `C / 2`-channel shift and log-scale that are used (as TFP's
+  `RealNVP` and Glow's own code split their inputs), so every one of its
+  weights receives a gradient. `coupling_mask("channel", parity, ...)`
+  gives the same map's mask.
+
+  In both directions the network is evaluated on the same input, since the
+  passed part is identical in `x` and `y`. The coupling computes exactly
+  this formula for any function it is given; a bound on the log-scale (Real
+  NVP's `tanh`, Glow's sigmoid) belongs to the network, see
   `tfnvp.networks.ResNetShiftAndLogScale`.
 
   The network is evaluated once per call direction: `forward` stores its
@@ -84,16 +106,17 @@ class AffineCoupling(tfb.Bijector):
   Args:
     mask_type: `"checkerboard"` (spatial alternation, the same on every
       channel) or `"channel"` (first half of the channels vs the second half).
-    parity: `0` or `1`, selects one of the two complementary masks.
-    shift_and_log_scale_fn: callable mapping the masked input `b * x`, shaped
-      `[..., H, W, C]`, to a pair `(shift, log_scale)` shaped like it.
+    parity: `0` or `1`, selects one of the two complementary partitions.
+    shift_and_log_scale_fn: callable mapping its input (`b * x` for the
+      checkerboard, the passed half `x_p` for channels) to a pair `(shift,
+      log_scale)` shaped like that input.
     validate_args: Python `bool`, whether to check arguments at run time.
     name: Python `str`, name of the bijector.
 
   Raises:
     ValueError: for an unknown `mask_type` or a `parity` not in `{0, 1}`; at
-      call time, for inputs of rank < 3, a channel mask on an odd number of
-      channels, or a network output of the wrong shape.
+      call time, for inputs of rank < 3, a channel coupling on an odd number
+      of channels, or a network output of the wrong shape.
     TypeError: if `shift_and_log_scale_fn` is not callable.
 
   #### Examples
@@ -104,6 +127,11 @@ class AffineCoupling(tfb.Bijector):
   coupling = tfnvp.bijectors.AffineCoupling("checkerboard", 0, net)
   y = coupling.forward(x)                           # x: [batch, 4, 4, 2]
   fldj = coupling.forward_log_det_jacobian(x, event_ndims=3)  # [batch]
+
+  half = tfnvp.networks.ResNetShiftAndLogScale(
+      channels=4, hidden_channels=32, num_res_blocks=2)   # C / 2 channels
+  channel = tfnvp.bijectors.AffineCoupling("channel", 1, half)
+  z = channel.forward(u)                            # u: [batch, 4, 4, 8]
   ```
 
   #### References
@@ -148,35 +176,66 @@ class AffineCoupling(tfb.Bijector):
   def shift_and_log_scale_fn(self):
     return self._shift_and_log_scale_fn
 
-  def _masked_shift_and_log_scale(self, x):
-    """Returns `(b, (1 - b) * shift, (1 - b) * log_scale)` for input `x`."""
+  def _check_input(self, x):
     if x.shape.rank is not None and x.shape.rank < 3:
       raise ValueError(f"{self.name}: input must have rank >= 3 "
                        f"([..., H, W, C]); got shape {x.shape}.")
-    static = x.shape[-3:]
-    event_shape = [d if d is not None else tf.shape(x)[i - 3]
-                   for i, d in enumerate(static.as_list())]
-    mask = coupling_mask(self._mask_type, self._parity, event_shape, x.dtype)
-    shift, log_scale = self._shift_and_log_scale_fn(x * mask)
+
+  def _shift_and_log_scale(self, inputs):
+    """The network's pair on `inputs`, checked to be shaped like them."""
+    shift, log_scale = self._shift_and_log_scale_fn(inputs)
     for label, value in (("shift", shift), ("log_scale", log_scale)):
-      if not value.shape.is_compatible_with(x.shape):
+      if not value.shape.is_compatible_with(inputs.shape):
         raise ValueError(
             f"{self.name}: `shift_and_log_scale_fn` must return tensors shaped "
-            f"like its input {x.shape}; got {label} of shape {value.shape}.")
-    free = 1 - mask
-    return free * shift, free * log_scale
+            f"like its input {inputs.shape}; got {label} of shape "
+            f"{value.shape}.")
+    return shift, log_scale
+
+  def _split(self, x):
+    """`(passed, transformed)` channel halves of `x`."""
+    channels = x.shape[-1]
+    if channels is not None and channels % 2:
+      raise ValueError(
+          f"{self.name}: a 'channel' coupling needs an even number of "
+          f"channels; got shape {x.shape}.")
+    first, second = tf.split(x, 2, axis=-1)
+    return (first, second) if self._parity == 0 else (second, first)
+
+  def _merge(self, passed, transformed):
+    halves = [passed, transformed] if self._parity == 0 else [
+        transformed, passed]
+    return tf.concat(halves, axis=-1)
+
+  def _transform(self, x, direction):
+    """`(output, ildj)` of `forward` (`direction=1`) or `inverse` (`-1`)."""
+    self._check_input(x)
+    if self._mask_type == "channel":
+      passed, free = self._split(x)
+      shift, log_scale = self._shift_and_log_scale(passed)
+    else:
+      static = x.shape[-3:]
+      event_shape = [d if d is not None else tf.shape(x)[i - 3]
+                     for i, d in enumerate(static.as_list())]
+      mask = coupling_mask(self._mask_type, self._parity, event_shape,
+                           x.dtype)
+      shift, log_scale = self._shift_and_log_scale(x * mask)
+      shift, log_scale = (1 - mask) * shift, (1 - mask) * log_scale
+      passed, free = None, x
+    if direction > 0:
+      out = free * tf.exp(log_scale) + shift
+    else:
+      out = (free - shift) * tf.exp(-log_scale)
+    if passed is not None:
+      out = self._merge(passed, out)
+    ildj = -tf.reduce_sum(log_scale, axis=[-3, -2, -1])
+    return out, {"ildj": ildj}
 
   def _augmented_forward(self, x):
-    shift, log_scale = self._masked_shift_and_log_scale(x)
-    y = x * tf.exp(log_scale) + shift
-    fldj = tf.reduce_sum(log_scale, axis=[-3, -2, -1])
-    return y, {"ildj": -fldj}
+    return self._transform(x, 1)
 
   def _augmented_inverse(self, y):
-    shift, log_scale = self._masked_shift_and_log_scale(y)
-    x = (y - shift) * tf.exp(-log_scale)
-    ildj = -tf.reduce_sum(log_scale, axis=[-3, -2, -1])
-    return x, {"ildj": ildj}
+    return self._transform(y, -1)
 
   def _forward(self, x):
     return self._augmented_forward(x)[0]

@@ -47,7 +47,7 @@ class InvertibleConv1x1(ChannelLayerBijector):
   ```python
   mix = tfnvp.bijectors.InvertibleConv1x1(16, seed=1)
   z = mix.forward(x)                     # x: [batch, H, W, 16]
-  mix.trainable_variables                # lower, upper, log_abs_s
+  mix.trainable_variables                # [lower_upper]
   ```
 
   #### References

@@ -93,16 +93,18 @@ class GlowLayers(keras.layers.Layer):
                     channels, lu_decomposed=lu_decomposed,
                     seed=None if seed is None else seed + step,
                     dtype=policy, name=f"conv1x1_{step}"))
+        # The coupling's network sees and outputs half of the channels.
+        half = shape[:-1] + (channels // 2,)
         net = networks.GlowCouplingNetwork(
-            channels, hidden_channels, coupling, dtype=policy,
+            channels // 2, hidden_channels, coupling, dtype=policy,
             name=f"coupling_{step}")
-        net.build((None,) + shape)
+        net.build((None,) + half)
         setattr(self, f"coupling_{step}", net)
         step += 1
       if learn_prior and level < num_levels - 1:
         prior = networks.GlowSplitPrior(channels, dtype=policy,
                                         name=f"prior_{level}")
-        prior.build((None,) + shape)
+        prior.build((None,) + half)
         setattr(self, f"prior_{level}", prior)
     self.num_steps = step
     self.built = True  # every weight exists: nothing for Keras to build

@@ -105,10 +105,13 @@ class RealNVPLayers(keras.layers.Layer):
     # attributes but not the lists it holds (keras-team/keras#18398).
     for i, spec in enumerate(specs):
       channels = spec.event_shape[-1]
+      # A channel coupling's network sees and outputs half of the channels.
+      net_shape = spec.event_shape[:-1] + (
+          channels // 2 if spec.mask_type == "channel" else channels,)
       net = networks.ResNetShiftAndLogScale(
-          channels, hidden_channels, num_res_blocks, batch_norm_momentum,
+          net_shape[-1], hidden_channels, num_res_blocks, batch_norm_momentum,
           dtype=self.dtype_policy, name=f"coupling_{i}")
-      net.build((None,) + spec.event_shape)
+      net.build((None,) + net_shape)
       setattr(self, f"coupling_{i}", net)
       setattr(self, f"batch_norm_{i}", networks.MovingMoments(
           channels, batch_norm_momentum, batch_norm_epsilon,

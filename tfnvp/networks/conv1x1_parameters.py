@@ -18,9 +18,11 @@ class InvertibleConv1x1Parameters(keras.layers.Layer):
 
   ```none
   lu_decomposed=True:   W = P @ L @ (U + diag(sign_s * exp(log_abs_s)))
-      P: fixed permutation; L: unit lower-triangular (trainable strictly
-      lower part `lower`); U: strictly upper-triangular (`upper`); sign_s
-      fixed; log|det W| = sum(log_abs_s)
+      one trainable C x C matrix `lower_upper` holds all three parts (as
+      TFP's `MatvecLU` holds L and U), so every entry is used:
+      L = I + strictly lower part, U = strictly upper part,
+      log_abs_s = diagonal; P: fixed permutation; sign_s: fixed signs;
+      log|det W| = sum(log_abs_s)
   lu_decomposed=False:  W = kernel (trainable, C x C); log|det W| = slogdet
   ```
 
@@ -59,10 +61,9 @@ class InvertibleConv1x1Parameters(keras.layers.Layer):
       permutation = np.eye(channels)[perm].T
       self.permutation = self._constant("permutation", permutation, False)
       self.sign_s = self._constant("sign_s", np.sign(diagonal), False)
-      self.log_abs_s = self._constant("log_abs_s", np.log(np.abs(diagonal)),
-                                      True)
-      self.lower = self._constant("lower", np.tril(lu, -1), True)
-      self.upper = self._constant("upper", np.triu(lu, 1), True)
+      self.lower_upper = self._constant(
+          "lower_upper", np.tril(lu, -1) + np.triu(lu, 1) + np.diag(
+              np.log(np.abs(diagonal))), True)
     self.built = True  # every weight exists: nothing for Keras to build
 
   def _constant(self, name, value, trainable):
@@ -71,21 +72,21 @@ class InvertibleConv1x1Parameters(keras.layers.Layer):
         initializer=keras.initializers.Constant(value))
 
   def matrix(self, dtype):
-    """`W` as a `dtype` tensor (masks keep L and U triangular)."""
+    """`W` as a `dtype` tensor."""
     if not self.lu_decomposed:
       return tf.cast(self.kernel, dtype)
+    lower_upper = tf.cast(self.lower_upper, dtype)
     eye = tf.eye(self.channels, dtype=dtype)
-    lower = tf.linalg.band_part(tf.cast(self.lower, dtype), -1, 0) * (
-        1 - eye) + eye
-    upper = tf.linalg.band_part(tf.cast(self.upper, dtype), 0, -1) * (1 - eye)
-    s = tf.cast(self.sign_s, dtype) * tf.exp(tf.cast(self.log_abs_s, dtype))
+    lower = tf.linalg.band_part(lower_upper, -1, 0) * (1 - eye) + eye
+    upper = tf.linalg.band_part(lower_upper, 0, -1) * (1 - eye)
+    s = tf.cast(self.sign_s, dtype) * tf.exp(tf.linalg.diag_part(lower_upper))
     return tf.cast(self.permutation, dtype) @ lower @ (upper + tf.linalg.diag(
         s))
 
   def log_abs_det(self, dtype):
     """`log|det W|` as a `dtype` scalar."""
     if self.lu_decomposed:
-      return tf.reduce_sum(tf.cast(self.log_abs_s, dtype))
+      return tf.linalg.trace(tf.cast(self.lower_upper, dtype))
     return tf.linalg.slogdet(tf.cast(self.kernel, dtype))[1]
 
   def get_config(self):

@@ -71,26 +71,27 @@ class ZeroConv2D(keras.layers.Layer):
 class GlowCouplingNetwork(keras.layers.Layer):
   """The `(shift, log_scale)` network of Glow's affine coupling [1].
 
-  Given the coupling's masked input `b * x` (`[..., H, W, channels]`):
+  Given the half `x_p` that the coupling passes through (`[..., H, W,
+  channels]`, half of the coupling's channels):
 
   ```none
-  h = relu(actnorm(conv3x3(b * x)))          # hidden_channels
+  h = relu(actnorm(conv3x3(x_p)))            # hidden_channels
   h = relu(actnorm(conv1x1(h)))
-  shift, raw = split(ZeroConv2D(3x3)(h), 2)  # channels each
-  log_scale = log(sigmoid(raw + 2))          # coupling="affine": scale in (0, 1)
-  log_scale = 0                              # coupling="additive"
+  shift, raw = split(ZeroConv2D(3x3)(h), 2)  # coupling="affine", channels each
+  log_scale = log(sigmoid(raw + 2))          # scale in (0, 1)
+  shift = ZeroConv2D(3x3)(h); log_scale = 0  # coupling="additive"
   ```
 
-  With `tfnvp.bijectors.AffineCoupling("channel", parity, net)` this is
-  Glow's coupling on channel halves. The output convolution starts at
+  With `tfnvp.bijectors.AffineCoupling("channel", parity, net)` on `2 *
+  channels` channels this is Glow's coupling on channel halves. The output convolution starts at
   zero, so at initialization `shift = 0` and the scale is `sigmoid(2)`
   (0.88) for the affine coupling, 1 for the additive one. The two actnorms
   initialize from the first training batch
   (`tfnvp.networks.ActNormParameters`), in training mode only.
 
   Args:
-    channels: Python `int >= 1`, channels of the coupling's input and of
-      `shift`/`log_scale`.
+    channels: Python `int >= 1`, channels of the network's input and of
+      `shift`/`log_scale` (half of the coupling's).
     hidden_channels: Python `int >= 1`, width of the network.
     coupling: `"affine"` (default) or `"additive"`.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
@@ -127,7 +128,9 @@ class GlowCouplingNetwork(keras.layers.Layer):
         kernel_initializer=keras.initializers.RandomNormal(stddev=0.05),
         dtype=policy)
     self.norm_hidden = ActNormParameters(hidden_channels, dtype=policy)
-    self.conv_out = ZeroConv2D(2 * channels, 3, dtype=policy)
+    # The additive coupling has no scale: its output is the shift alone.
+    self.conv_out = ZeroConv2D(
+        channels if coupling == "additive" else 2 * channels, 3, dtype=policy)
 
   def build(self, input_shape):
     input_shape = (None,) + tuple(input_shape[-3:])   # `call` folds batches
@@ -145,9 +148,9 @@ class GlowCouplingNetwork(keras.layers.Layer):
     h = self._actnorm_relu(self.norm_in, self.conv_in(h), training)
     h = self._actnorm_relu(self.norm_hidden, self.conv_hidden(h), training)
     out = _unfold(self.conv_out(h), batch_shape, inputs)
-    shift, raw = tf.split(out, 2, axis=-1)
     if self.coupling == "additive":
-      return shift, tf.zeros_like(raw)
+      return out, tf.zeros_like(out)
+    shift, raw = tf.split(out, 2, axis=-1)
     return shift, tf.math.log_sigmoid(raw + 2.0)
 
   def get_config(self):
@@ -162,9 +165,10 @@ class GlowSplitPrior(keras.layers.Layer):
   """Glow's learned prior on the half factored out at a split [1].
 
   The factored half `x1` (first channels) is modelled as
-  `N(mean(x2), exp(logs(x2))^2)` given the kept half `x2`, with `(mean,
-  logs) = ZeroConv2D(3x3)(x2)`. Standardizing `x1` is an affine coupling
-  that passes `x2` through, so this layer returns the coupling's pair for
+  `N(mean(x2), exp(logs(x2))^2)` given the kept half `x2` (`channels / 2`
+  channels each), with `(mean, logs) = ZeroConv2D(3x3)(x2)`. Standardizing
+  `x1` is an affine coupling that passes `x2` through, so this layer maps
+  `x2` to the coupling's pair for
   `tfnvp.bijectors.AffineCoupling("channel", 1, prior)`:
 
   ```none
@@ -176,7 +180,8 @@ class GlowSplitPrior(keras.layers.Layer):
   At initialization `mean = logs = 0`: the prior is `N(0, I)`.
 
   Args:
-    channels: Python `int >= 2`, even, channels at the split (both halves).
+    channels: Python `int >= 2`, even, channels at the split (both halves);
+      the layer's input and outputs have `channels / 2`.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
 
   Raises:
@@ -205,10 +210,7 @@ class GlowSplitPrior(keras.layers.Layer):
     h, batch_shape = _fold(inputs)
     out = _unfold(self.conv(h), batch_shape, inputs)
     mean, logs = tf.split(out, 2, axis=-1)
-    # The coupling reads the first half; the second (passed through) is 0.
-    zeros = tf.zeros_like(mean)
-    return (tf.concat([-mean * tf.exp(-logs), zeros], axis=-1),
-            tf.concat([-logs, zeros], axis=-1))
+    return -mean * tf.exp(-logs), -logs
 
   def get_config(self):
     config = super().get_config()
