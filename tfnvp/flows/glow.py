@@ -203,12 +203,12 @@ class Glow(ImageFlow):
   loss: there the actnorms (in the steps and in the coupling networks)
   initialize from the first batch they see, once.
 
-  Sampling runs every coupling backwards, dividing by its sigmoid scale in
-  `(0, 1)`: a briefly trained Glow can overflow float32 there. On MNIST
-  (2 levels, depth 8, width 96, Adam 1e-3 without warm-up) all 64 samples
-  at temperature 1 held NaN or inf after 99 steps, 0-20% in most epochs
-  after 1,000 steps (BENCHMARKS.md); lower temperatures overflow less.
-  `log_prob` (the data-to-latent direction) is not affected.
+  Sampling runs every coupling backwards, dividing by its sigmoid scale.
+  Glow's scale has no lower bound, so on latent draws a briefly trained
+  model does not map back to images the division overflowed float32 (all
+  samples NaN or inf after 99 steps on MNIST). The coupling networks bound
+  its log-scale softly (`tfnvp.networks.GlowCouplingNetwork`), which keeps
+  samples finite.
 
   Args:
     image_shape: `(H, W, C)`, Python ints; `H` and `W` divisible by

@@ -78,9 +78,21 @@ class GlowCouplingNetwork(keras.layers.Layer):
   h = relu(actnorm(conv3x3(x_p)))            # hidden_channels
   h = relu(actnorm(conv1x1(h)))
   shift, raw = split(ZeroConv2D(3x3)(h), 2)  # coupling="affine", channels each
-  log_scale = log(sigmoid(raw + 2))          # scale in (0, 1)
+  log_scale = b * tanh(log(sigmoid(raw + 2)) / b)   # in (-b, 0]
   shift = ZeroConv2D(3x3)(h); log_scale = 0  # coupling="additive"
   ```
+
+  Glow's scale is `sigmoid(raw + 2)`, in `(0, 1)`; sampling runs the
+  coupling backwards and divides by it. Its log is unbounded below, and a
+  ReLU network's output grows linearly with its input, so on an input
+  outside the training data (a latent draw the model does not yet map
+  back to an image) the inverse amplifies by `exp(|raw|)`, the next
+  coupling sees a larger input still, and the samples overflow. The soft
+  bound `b` (`log_scale_bound`, default 4: at most `e^4` per coupling,
+  as Real NVP's `tanh` bounds its log-scale) keeps the inverse finite; it
+  leaves Glow's map nearly unchanged where `|log_scale| << b`, at
+  initialization (`log(sigmoid(2)) = -0.127`) and in the bulk of the
+  data.
 
   With `tfnvp.bijectors.AffineCoupling("channel", parity, net)` on `2 *
   channels` channels this is Glow's coupling on channel halves. The output convolution starts at
@@ -94,10 +106,12 @@ class GlowCouplingNetwork(keras.layers.Layer):
       `shift`/`log_scale` (half of the coupling's).
     hidden_channels: Python `int >= 1`, width of the network.
     coupling: `"affine"` (default) or `"additive"`.
+    log_scale_bound: Python `float > 0`, the soft bound `b` of the affine
+      coupling's log-scale.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
 
   Raises:
-    ValueError: for a non-positive size or an unknown `coupling`.
+    ValueError: for a non-positive size or bound, or an unknown `coupling`.
 
   #### References
 
@@ -107,16 +121,22 @@ class GlowCouplingNetwork(keras.layers.Layer):
   """
 
   def __init__(self, channels, hidden_channels=512, coupling="affine",
-               **kwargs):
+               log_scale_bound=4.0, **kwargs):
     super().__init__(**kwargs)
     check_int("channels", channels, 1)
     check_int("hidden_channels", hidden_channels, 1)
     if coupling not in COUPLINGS:
       raise ValueError(f"`coupling` must be one of {COUPLINGS}; got "
                        f"{coupling!r}.")
+    if (isinstance(log_scale_bound, bool) or
+        not isinstance(log_scale_bound, (int, float)) or
+        not 0 < log_scale_bound < float("inf")):
+      raise ValueError("`log_scale_bound` must be a finite number > 0; got "
+                       f"{log_scale_bound!r}.")
     self.channels = channels
     self.hidden_channels = hidden_channels
     self.coupling = coupling
+    self.log_scale_bound = float(log_scale_bound)
     policy = self.dtype_policy
     self.conv_in = keras.layers.Conv2D(
         hidden_channels, 3, padding="same", use_bias=False,
@@ -151,12 +171,14 @@ class GlowCouplingNetwork(keras.layers.Layer):
     if self.coupling == "additive":
       return out, tf.zeros_like(out)
     shift, raw = tf.split(out, 2, axis=-1)
-    return shift, tf.math.log_sigmoid(raw + 2.0)
+    bound = tf.cast(self.log_scale_bound, raw.dtype)
+    return shift, bound * tf.tanh(tf.math.log_sigmoid(raw + 2.0) / bound)
 
   def get_config(self):
     config = super().get_config()
     config.update(channels=self.channels, hidden_channels=self.hidden_channels,
-                  coupling=self.coupling)
+                  coupling=self.coupling,
+                  log_scale_bound=self.log_scale_bound)
     return config
 
 
