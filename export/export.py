@@ -23,6 +23,9 @@ def export_run(model_dir, output, *, checkpoint=None, max_samples=256,
                max_interpolation_steps=64, overwrite=False):
   """Exports the newest (or the given) checkpoint of `model_dir` to `output`.
 
+  A run trained with Polyak averaging (`--ema-decay`) is exported with its
+  averaged weights (`tfnvp.runs.load_run`).
+
   Returns:
     `(output, checkpoint_path)`.
 

@@ -238,6 +238,8 @@ def test_train_values():
     assert isinstance(train["batch_size"], int) and train["batch_size"] > 0
     assert train["clip_norm"] is None or train["clip_norm"] > 0
     assert train["learning_rate"] > 0 and train["l2"] >= 0
+    # Both papers: a constant rate (after Glow's warm-up), raw weights.
+    assert (train["lr_schedule"], train["ema_decay"]) == ("constant", None)
   glow = presets.get_preset("glow-imagenet32").train
   # 10 warm-up "epochs" of --n_train 50000 images at 8 x 64 images a step.
   assert glow["warmup_steps"] == math.ceil(10 * 50_000 / (8 * 64)) == 977

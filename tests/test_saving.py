@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import tfnvp
 from tests import kit
+from tfnvp import averaging
 from tfnvp import flows
 from tfnvp import networks
 
@@ -35,11 +36,12 @@ LAYERS = {
     flows.GlowLayers: dict(image_shape=(4, 4, 1), num_levels=1, depth=2,
                            hidden_channels=3, coupling="additive",
                            lu_decomposed=False, learn_prior=False, seed=3),
+    averaging.PolyakAverage: dict(decay=0.99, shapes=[[3, 2], [], [4]]),
 }
 
 
 def test_every_tfnvp_layer_is_covered():
-  found = {obj for module in (networks, flows)
+  found = {obj for module in (networks, flows, averaging)
            for _, obj in inspect.getmembers(module, inspect.isclass)
            if issubclass(obj, keras.layers.Layer)}
   assert found == set(LAYERS)

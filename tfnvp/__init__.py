@@ -19,6 +19,7 @@ if _keras.backend.backend() != "tensorflow":
       f"{_keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfnvp import averaging
 from tfnvp import bijectors
 from tfnvp import flows
 from tfnvp import networks
@@ -38,6 +39,7 @@ __all__ = [
     "Glow",
     "ModelConfig",
     "RealNVP",
+    "averaging",
     "bijectors",
     "bits_per_dim",
     "flows",

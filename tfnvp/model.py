@@ -1,10 +1,12 @@
 """`FlowModel`: a Keras model that trains any tfnvp flow with `fit`."""
 
+import contextlib
 import math
 
 import keras
 import tensorflow as tf
 
+from tfnvp.averaging import PolyakAverage
 from tfnvp.config import ModelConfig
 from tfnvp.flows.image_flow import ImageFlow
 
@@ -83,10 +85,29 @@ class FlowModel(keras.Model):
   not finite (divergence), raises `tf.errors.InvalidArgumentError` with the
   step and the values, before any weight is updated.
 
+  Polyak averaging (`ema_decay`): after each optimizer step the model
+  updates `model.weight_average`, a `tfnvp.averaging.PolyakAverage` of the
+  trainable variables of `flow.layers`, bias-corrected:
+
+  ```none
+  m_t = ema_decay * m_{t-1} + (1 - ema_decay) * w_t,   m_0 = 0
+  averaged weights = m_t / (1 - ema_decay^t)     (= w_1 after one step)
+  ```
+
+  Training always steps the raw weights `w_t`. `evaluate` and `predict`
+  run with the averaged weights swapped in (`averaged_weights()`), the raw
+  ones restored afterwards; `fit`'s validation goes through `evaluate`
+  (Keras 3.15), so `val_loss` and `val_bits_per_dim` are the averaged
+  model's too. `model(x)`, `model.flow` and checkpoints see the raw
+  weights: sample inside `with model.averaged_weights():`, or call
+  `assign_averaged_weights()` to keep the averages for inference.
+  Non-trainable state (Real NVP's moving statistics, Glow's actnorm flags)
+  is not averaged.
+
   Saving: `model.save("run.keras")` and `keras.models.load_model(
   "run.keras")` (no `custom_objects`: every tfnvp layer is registered)
-  give back the same flow, with Glow's actnorms still initialized and Real
-  NVP's moving statistics kept.
+  give back the same flow, with Glow's actnorms still initialized, Real
+  NVP's moving statistics and the Polyak average kept.
 
   Args:
     flow: a `tfnvp.RealNVP` or `tfnvp.Glow`; the model trains its
@@ -95,11 +116,14 @@ class FlowModel(keras.Model):
       5e-5); `0` for none.
     clip_norm: clipping of the all-reduced gradients by their global norm
       (Real NVP's 100), or `None`.
+    ema_decay: decay of the Polyak average of the weights, a number in
+      `[0, 1)` (e.g. `0.999`), or `None`; `0` and `None` keep no average.
     **kwargs: forwarded to `keras.Model` (`name`).
 
   Raises:
     TypeError: if `flow` is not a tfnvp flow.
-    ValueError: for a negative `l2` or a non-positive `clip_norm`.
+    ValueError: for a negative `l2`, a non-positive `clip_norm` or an
+      `ema_decay` outside `[0, 1)`.
 
   #### Examples
 
@@ -113,10 +137,18 @@ class FlowModel(keras.Model):
   model.save("mnist.keras")
   restored = keras.models.load_model("mnist.keras")
   samples = restored.flow.sample(16, seed=[1, 2])
+
+  averaged = tfnvp.FlowModel(flow, ema_decay=0.999)
+  averaged.compile(optimizer=keras.optimizers.Adam(1e-3))
+  averaged.fit(uint8_images, batch_size=64, epochs=1)
+  averaged.evaluate(test_images)                      # the averaged weights
+  with averaged.averaged_weights():
+    samples = averaged.flow.sample(16, seed=[1, 2])
   ```
   """
 
-  def __init__(self, flow, l2=5e-5, clip_norm=100.0, **kwargs):
+  def __init__(self, flow, l2=5e-5, clip_norm=100.0, ema_decay=None,
+               **kwargs):
     super().__init__(**kwargs)
     if not isinstance(flow, ImageFlow):
       raise TypeError(
@@ -131,10 +163,21 @@ class FlowModel(keras.Model):
       raise ValueError(
           f"`clip_norm` must be a finite number > 0 or None; got "
           f"{clip_norm!r}.")
+    if ema_decay is not None and (
+        isinstance(ema_decay, bool) or
+        not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1):
+      raise ValueError(f"`ema_decay` must be a number in [0, 1) or None; got "
+                       f"{ema_decay!r}.")
     self.model_config = ModelConfig.from_flow(flow)
     self.l2 = float(l2)
     self.clip_norm = None if clip_norm is None else float(clip_norm)
+    self.ema_decay = None if ema_decay is None else float(ema_decay)
     self.flow_layers = flow.layers
+    self.weight_average = None
+    if self.ema_decay:
+      self.weight_average = PolyakAverage(
+          self.ema_decay, [v.shape for v in flow.layers.trainable_variables],
+          dtype=self.model_config.dtype, name="weight_average")
     self._flow_kwargs = dict(validate_args=flow.validate_args, name=flow.name)
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -153,6 +196,64 @@ class FlowModel(keras.Model):
   @property
   def metrics(self):
     return [self.loss_tracker, self.bits_per_dim_tracker]
+
+  @contextlib.contextmanager
+  def averaged_weights(self):
+    """Swaps the Polyak averages into the flow's variables for a `with` block.
+
+    The raw weights are restored on leaving the block, also on an error.
+    Nothing is swapped without an average (`ema_decay` off) or before the
+    first training step. Call it from Python (eagerly); under a
+    `tf.distribute` strategy (cross-replica context, inside or outside its
+    scope) every replica's copy is swapped.
+
+    #### Examples
+
+    ```python
+    with model.averaged_weights():
+      samples = model.flow.sample(16, seed=[1, 2])
+    ```
+    """
+    if not self._has_averages():
+      yield
+      return
+    variables = self.flow_layers.trainable_variables
+    raw = [tf.identity(v) for v in variables]
+    self._assign(variables, self.weight_average.averages())
+    try:
+      yield
+    finally:
+      self._assign(variables, raw)
+
+  def assign_averaged_weights(self):
+    """Overwrites the flow's trainable variables with their Polyak averages.
+
+    For inference from the averaged model (export, evaluation of a loaded
+    run); training would continue from the averages. Nothing changes
+    without an average or before the first training step.
+    """
+    if self._has_averages():
+      self._assign(self.flow_layers.trainable_variables,
+                   self.weight_average.averages())
+
+  def _has_averages(self):
+    return self.weight_average is not None and int(
+        self.weight_average.count.numpy()) > 0
+
+  @staticmethod
+  def _assign(variables, values):
+    for variable, value in zip(variables, values):
+      variable.assign(value)
+
+  def evaluate(self, *args, **kwargs):
+    """`keras.Model.evaluate`, with the Polyak averages (if any) swapped in."""
+    with self.averaged_weights():
+      return super().evaluate(*args, **kwargs)
+
+  def predict(self, *args, **kwargs):
+    """`keras.Model.predict`, with the Polyak averages (if any) swapped in."""
+    with self.averaged_weights():
+      return super().predict(*args, **kwargs)
 
   def _images(self, data, training):
     """The images of a batch, dequantized if they are integers."""
@@ -243,6 +344,8 @@ class FlowModel(keras.Model):
       # The optimizer sums the replicas' gradients again.
       grads = [g / num_replicas for g in grads]
     self.optimizer.apply_gradients(zip(grads, variables))
+    if self.weight_average is not None:
+      self.weight_average.update(self.flow_layers.trainable_variables)
     return self._update_metrics(log_prob)
 
   def test_step(self, data):
@@ -254,7 +357,7 @@ class FlowModel(keras.Model):
   def get_config(self):
     config = super().get_config()
     config.update(model_config=self.model_config.to_dict(), l2=self.l2,
-                  clip_norm=self.clip_norm,
+                  clip_norm=self.clip_norm, ema_decay=self.ema_decay,
                   flow_kwargs=dict(self._flow_kwargs))
     return config
 

@@ -26,15 +26,16 @@ realnvp-lsun-bedroom        lsun/bedroom               5      32    2
 realnvp-lsun-church_outdoor lsun/church_outdoor        5      32    2
 realnvp-lsun-tower          lsun/tower                 5      32    2
   all: logit_alpha 0.05, batch_norm_momentum 0.9; batch 64, adam, learning
-  rate 1e-3, l2 5e-5, clip_norm 100, no warm-up.
+  rate 1e-3 (constant), l2 5e-5, clip_norm 100, no warm-up, no Polyak
+  averaging.
 
 Glow                        dataset                    levels depth width
 --------------------------- -------------------------- ------ ----- -----
 glow-cifar10                cifar10                    3      32    512
 glow-imagenet32             downsampled_imagenet/32x32 3      48    512
   both: affine coupling, plain (not LU) 1x1 convolutions, learned split
-  priors; batch 512, adamax, learning rate 1e-3, warm-up 977 steps, l2 0,
-  no clipping.
+  priors; batch 512, adamax, learning rate 1e-3 (constant after a warm-up
+  of 977 steps), l2 0, no clipping, no Polyak averaging.
 ```
 
 Real NVP presets (all: `logit_alpha` 0.05, `batch_norm_momentum` 0.9):
@@ -113,7 +114,8 @@ _MODEL_KEYS = {
              "lu_decomposed", "learn_prior"),
 }
 _TRAIN_KEYS = ("batch_size", "learning_rate", "l2", "optimizer",
-               "warmup_steps", "clip_norm")
+               "warmup_steps", "lr_schedule", "lr_final_fraction",
+               "ema_decay", "clip_norm")
 _OPTIMIZERS = ("adam", "adamax")
 _FLOWS = {"realnvp": RealNVP, "glow": Glow}
 # Preset key -> constructor argument, where they differ.
@@ -159,9 +161,12 @@ class Preset:
       `lu_decomposed`, `learn_prior` (Glow). Stored read-only.
     train: `dict` of the optimization, keys among `batch_size` (global),
       `learning_rate`, `l2`, `optimizer` (`"adam"` or `"adamax"`),
-      `warmup_steps` (optimizer steps of linear warm-up, an `int`) and
-      `clip_norm` (global-norm gradient clipping, `None` for none). Stored
-      read-only.
+      `warmup_steps` (optimizer steps of linear warm-up, an `int`),
+      `lr_schedule` (`"constant"`, `"cosine"` or `"exponential"` after the
+      warm-up), `lr_final_fraction` (a decay's final rate over
+      `learning_rate`), `ema_decay` (Polyak averaging of the weights,
+      `None` for none) and `clip_norm` (global-norm gradient clipping,
+      `None` for none). Stored read-only.
     source: Python `str`, where every number comes from.
 
   Raises:
@@ -294,6 +299,10 @@ real_nvp_multiscale_dataset.py get_default_hparams() (the hparams), README.md
   paper does not mention clipping.
 * warmup_steps=0: neither the paper nor the code has a warm-up (the code's
   learning rate is constant).
+* lr_schedule="constant", ema_decay=None: real_nvp_multiscale_dataset.py
+  passes the fixed hps.learning_rate to tf.compat.v1.train.AdamOptimizer
+  (no decay) and keeps no moving average of the weights (evaluate()
+  restores the trained variables with a plain Saver).
 * Not expressible in tfnvp: paper section 3.6 ("as the spatial resolution is
   reduced, the number of hidden layer features in s and t is doubled") and
   the code (rec_masked_conv_coupling: dim = base_dim * 2 ** scale_idx, and
@@ -341,7 +350,8 @@ def _realnvp(name, dataset, image_shape, num_scales, hidden_channels,
                  num_res_blocks=num_res_blocks, logit_alpha=0.05,
                  batch_norm_momentum=0.9),
       train=dict(batch_size=64, learning_rate=1e-3, l2=5e-5,
-                 optimizer="adam", warmup_steps=0, clip_norm=100.0),
+                 optimizer="adam", warmup_steps=0, lr_schedule="constant",
+                 ema_decay=None, clip_norm=100.0),
       source=f"{specific}\n{_RNVP_COMMON}")
 
 
@@ -430,6 +440,10 @@ flag defaults for the flags it does not give.
   Polyak average with decay beta2, but train.py's model.polyak_swap() calls
   are commented out.)
 * learning_rate=1e-3: the commands' --lr 0.001 (also train.py's default).
+* lr_schedule="constant": after the warm-up below, train.py's lr stays lr0
+  (no decay).
+* ema_decay=None: optim.py's Polyak average is not used, train.py's
+  polyak_swap() calls being commented out (above).
 * warmup_steps=977: train.py sets lr = lr0 * min(1, n_processed / (n_train *
   epochs_warmup)), n_processed growing by 8 x 64 = 512 a step, with
   --epochs_warmup 10 and --n_train 50000 (the commands set neither, so an
@@ -456,7 +470,7 @@ def _glow(name, dataset, image_shape, depth, specific):
                  lu_decomposed=False, learn_prior=True),
       train=dict(batch_size=_GLOW_BATCH, learning_rate=1e-3, l2=0.0,
                  optimizer="adamax", warmup_steps=_GLOW_WARMUP_STEPS,
-                 clip_norm=None),
+                 lr_schedule="constant", ema_decay=None, clip_norm=None),
       source=f"{specific}\n{_GLOW_COMMON}")
 
 

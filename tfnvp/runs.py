@@ -1,10 +1,15 @@
 """A training run's folder: `config.json` and checkpoints of a `FlowModel`.
 
 ```none
-<model_dir>/config.json           {"model": ModelConfig fields, ...}
+<model_dir>/config.json           {"model": ModelConfig fields,
+                                   "ema_decay": ..., ...}
 <model_dir>/checkpoints/ckpt-<k>  tf.train.Checkpoint(flow=<flow layers>,
-                                                      optimizer=...)
+                                    weight_average=<PolyakAverage>,
+                                    optimizer=...)
 ```
+
+`weight_average` (the Polyak average of the raw weights `flow` holds) is
+there when the run's `ema_decay` is set.
 
 `tfnvp.training` writes such folders; `load_run` reads them back without
 the training stack (no TensorFlow Datasets), for evaluation and export.
@@ -66,10 +71,18 @@ def read_config(model_dir):
 
 
 def make_checkpoint(model, optimizer=None):
-  """The `tf.train.Checkpoint` of a run: the flow's layers (and optimizer)."""
-  if optimizer is None:
-    return tf.train.Checkpoint(flow=model.flow_layers)
-  return tf.train.Checkpoint(flow=model.flow_layers, optimizer=optimizer)
+  """The `tf.train.Checkpoint` of a run's `FlowModel`.
+
+  It holds the flow's layers (the raw weights), the model's Polyak average
+  of them (`model.weight_average`) when it keeps one, and `optimizer`
+  unless it is `None`.
+  """
+  objects = dict(flow=model.flow_layers)
+  if model.weight_average is not None:
+    objects["weight_average"] = model.weight_average
+  if optimizer is not None:
+    objects["optimizer"] = optimizer
+  return tf.train.Checkpoint(**objects)
 
 
 def checkpoint_paths(model_dir):
@@ -119,14 +132,21 @@ class Run:
     return self.model.flow
 
 
-def load_run(model_dir, checkpoint=None):
+def load_run(model_dir, checkpoint=None, averaged=True):
   """The `FlowModel` of a run folder with a checkpoint's weights.
+
+  A run trained with Polyak averaging (`ema_decay` in `config.json`) gives
+  a model with its average (`model.weight_average`) restored as well.
 
   Args:
     model_dir: a folder written by `tfnvp.training` (`config.json` and
       `checkpoints/`).
     checkpoint: a checkpoint path prefix (e.g. `.../checkpoints/ckpt-300`),
       or `None` for the newest.
+    averaged: if the run keeps a Polyak average, whether the flow's
+      variables get the averaged weights (`model.assign_averaged_weights()`:
+      what `tfnvp-evaluate` and `tfnvp-export` use) or keep the raw ones.
+      `model.evaluate` and `predict` use the averages either way.
 
   Returns:
     A `Run`.
@@ -139,8 +159,8 @@ def load_run(model_dir, checkpoint=None):
       does not match the config's architecture.
   """
   config = read_config(model_dir)
-  model_config = ModelConfig.from_dict(
-      config["model"], source=os.path.join(model_dir, CONFIG_FILE))
+  config_path = os.path.join(model_dir, CONFIG_FILE)
+  model_config = ModelConfig.from_dict(config["model"], source=config_path)
   if checkpoint is None:
     paths = checkpoint_paths(model_dir)
     if not paths:
@@ -154,7 +174,12 @@ def load_run(model_dir, checkpoint=None):
         f"{checkpoint}.index); the run's checkpoints: "
         f"{checkpoint_paths(model_dir) or 'none'}.")
   verify_checkpoint(checkpoint)
-  model = FlowModel(model_config.make_flow())
+  try:
+    # Run folders from before Polyak averaging have no `ema_decay`.
+    model = FlowModel(model_config.make_flow(),
+                      ema_decay=config.get("ema_decay"))
+  except ValueError as err:
+    raise ValueError(f"{config_path}: {err}") from None
   try:
     # The optimizer's state is in the checkpoint too; loading skips it.
     make_checkpoint(model).restore(
@@ -162,5 +187,7 @@ def load_run(model_dir, checkpoint=None):
   except AssertionError as err:
     raise CheckpointError(
         f"checkpoint {checkpoint} does not match the architecture in "
-        f"{os.path.join(model_dir, CONFIG_FILE)}: {str(err)[:300]}") from None
+        f"{config_path}: {str(err)[:300]}") from None
+  if averaged:
+    model.assign_averaged_weights()
   return Run(model, config, checkpoint)

@@ -95,8 +95,9 @@ class SampleGrid(keras.callbacks.Callback):
   """Samples the flow after each epoch: a PNG grid and a TensorBoard image.
 
   Every epoch draws the same latents (fixed `seed`), so the grids show how
-  the model's mapping of them evolves. Files: `<directory>/epoch-<k>.png`;
-  the newest grid stays in `last_grid`.
+  the model's mapping of them evolves. A model with a Polyak average
+  samples with the averaged weights (`FlowModel.averaged_weights`). Files:
+  `<directory>/epoch-<k>.png`; the newest grid stays in `last_grid`.
 
   A sample with NaN or inf in it (the inverse of a briefly trained Glow
   can overflow float32, at temperature 1 especially) does not stop
@@ -130,9 +131,10 @@ class SampleGrid(keras.callbacks.Callback):
       `(grid, num_nonfinite)`: `uint8` `[rows*H, cols*W, C]`, with every
       sample that holds NaN or inf drawn black, and how many did.
     """
-    samples = tfnvp.sample_at_temperature(
-        self.model.flow, self.num_images, self.temperature,
-        seed=tf.constant([self.seed, 0]))
+    with self.model.averaged_weights():
+      samples = tfnvp.sample_at_temperature(
+          self.model.flow, self.num_images, self.temperature,
+          seed=tf.constant([self.seed, 0]))
     finite = tf.reduce_all(tf.math.is_finite(samples), axis=[1, 2, 3])
     samples = tf.where(finite[:, None, None, None], samples, 0.0)
     num_nonfinite = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))

@@ -49,6 +49,9 @@ def _set_aside(paths, directory, intact):
 class Checkpointer:
   """Saves and restores the flow's variables and the optimizer's state.
 
+  With Polyak averaging (`FlowModel(ema_decay=...)`) the average of the
+  weights is saved and restored with them, so a resumed run continues it.
+
   Checkpoints go to `<model_dir>/checkpoints/ckpt-<step>`
   (`tfnvp.runs.make_checkpoint`), numbered by the optimizer's step
   counter, the newest `max_to_keep` kept. TF writes a checkpoint's files

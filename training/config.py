@@ -8,8 +8,8 @@ import os
 from tfnvp import ModelConfig
 from tfnvp import runs
 
-__all__ = ["CONFIG_FILE", "OPTIMIZERS", "STRATEGIES", "TrainConfig", "flag",
-           "load_config", "save_config"]
+__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "OPTIMIZERS", "RECIPES",
+           "STRATEGIES", "TrainConfig", "flag", "load_config", "save_config"]
 
 CONFIG_FILE = runs.CONFIG_FILE
 
@@ -18,6 +18,21 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 OPTIMIZERS = ("adam", "adamax")
 
+LR_SCHEDULES = ("constant", "cosine", "exponential")
+
+# The optimization `tfnvp-train` uses for each model (`--model`) where
+# neither a flag nor the preset sets a field: `TrainConfig`'s defaults, then
+# these, then the preset's `train`, then the flags given. Any field with a
+# `tfnvp-train` flag that a preset may set can go here.
+RECIPES = {
+    "realnvp": dict(optimizer="adam", learning_rate=1e-3, warmup_steps=0,
+                    lr_schedule="constant", lr_final_fraction=0.01,
+                    ema_decay=None),
+    "glow": dict(optimizer="adamax", learning_rate=1e-3, warmup_steps=1000,
+                 lr_schedule="constant", lr_final_fraction=0.01,
+                 ema_decay=0.999),
+}
+
 
 def flag(field):
   """The command-line flag of a `TrainConfig` field: `--learning-rate`."""
@@ -25,8 +40,11 @@ def flag(field):
 
 
 def _check_number(config, name, minimum, *, integer, strict=False,
-                  optional=False):
-  """`config.<name>` must be a finite number (an int) >= (>) `minimum`."""
+                  optional=False, maximum=None, open_maximum=False):
+  """`config.<name>` must be a finite number (an int) >= (>) `minimum`.
+
+  With `maximum`, also <= `maximum` (< with `open_maximum`).
+  """
   value = getattr(config, name)
   if optional and value is None:
     return
@@ -38,8 +56,13 @@ def _check_number(config, name, minimum, *, integer, strict=False,
         math.isfinite(value))
     kind = "a finite number"
   ok = ok and (value > minimum if strict else value >= minimum)
-  if not ok:
+  if maximum is None:
     bound = f"> {minimum}" if strict else f">= {minimum}"
+  else:
+    ok = ok and (value < maximum if open_maximum else value <= maximum)
+    bound = (f"in {'(' if strict else '['}{minimum}, {maximum}"
+             f"{')' if open_maximum else ']'}")
+  if not ok:
     raise ValueError(f"`{name}` ({flag(name)}) must be {kind} {bound}"
                      f"{' or None' if optional else ''}; got {value!r}.")
 
@@ -53,8 +76,15 @@ class TrainConfig:
   computes on the whole batch. `optimizer` is `"adam"` (Real NVP's) or
   `"adamax"` (Glow's); the learning rate rises linearly from
   `learning_rate / warmup_steps` to `learning_rate` over the first
-  `warmup_steps` optimizer steps. `preset` names the `tfnvp.presets` entry
-  the run started from (flags given beside it override it).
+  `warmup_steps` optimizer steps, then follows `lr_schedule` over the rest
+  of the run (`epochs` x steps per epoch): `"constant"`, or a `"cosine"` or
+  `"exponential"` decay to `learning_rate * lr_final_fraction` at the last
+  step (`training.schedules.WarmupDecaySchedule`). `ema_decay` turns on
+  the Polyak average of the weights (`tfnvp.FlowModel`), used for
+  validation, evaluation, sample grids and export; `None` (or 0) is off.
+  `preset` names the `tfnvp.presets` entry the run started from (flags
+  given beside it override it). `tfnvp-train` takes the optimization
+  fields a flag or preset does not set from `RECIPES[model.name]`.
 
   Raises:
     ValueError: for a field out of range (not finite, not positive, an
@@ -69,6 +99,9 @@ class TrainConfig:
   optimizer: str = "adam"
   learning_rate: float = 1e-3
   warmup_steps: int = 0
+  lr_schedule: str = "constant"
+  lr_final_fraction: float = 0.01
+  ema_decay: float | None = None
   l2: float = 5e-5
   clip_norm: float | None = 100.0
   strategy: str = "default"
@@ -89,9 +122,11 @@ class TrainConfig:
     if self.strategy not in STRATEGIES:
       raise ValueError(f"`strategy` ({flag('strategy')}) must be one of "
                        f"{STRATEGIES}; got {self.strategy!r}.")
-    if self.optimizer not in OPTIMIZERS:
-      raise ValueError(f"`optimizer` ({flag('optimizer')}) must be one of "
-                       f"{OPTIMIZERS}; got {self.optimizer!r}.")
+    for name, choices in (("optimizer", OPTIMIZERS),
+                          ("lr_schedule", LR_SCHEDULES)):
+      if getattr(self, name) not in choices:
+        raise ValueError(f"`{name}` ({flag(name)}) must be one of {choices}; "
+                         f"got {getattr(self, name)!r}.")
     for name in ("batch_size", "epochs", "checkpoint_every"):
       _check_number(self, name, 1, integer=True)
     for name in ("steps_per_epoch", "num_train_examples",
@@ -102,6 +137,10 @@ class TrainConfig:
     _check_number(self, "learning_rate", 0, integer=False, strict=True)
     _check_number(self, "sample_temperature", 0, integer=False, strict=True)
     _check_number(self, "l2", 0, integer=False)
+    _check_number(self, "lr_final_fraction", 0, integer=False, strict=True,
+                  maximum=1)
+    _check_number(self, "ema_decay", 0, integer=False, optional=True,
+                  maximum=1, open_maximum=True)
     _check_number(self, "clip_norm", 0, integer=False, strict=True,
                   optional=True)
     if self.jit_compile and self.strategy != "default":

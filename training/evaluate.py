@@ -23,7 +23,8 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
 
   Uses the moving statistics (inference mode) and the fixed, seeded
   dequantization noise of `training.data.make_dataset`, so the number is
-  deterministic.
+  deterministic. A run trained with Polyak averaging (`--ema-decay`) is
+  evaluated with its averaged weights (`tfnvp.runs.load_run`).
 
   Returns:
     `(bits_per_dim, checkpoint_path)`.

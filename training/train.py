@@ -37,11 +37,11 @@ from . import callbacks as callbacks_lib
 from . import checkpoints
 from . import config as config_lib
 from . import data
+from . import schedules
 from . import strategies
 
-__all__ = ["TrainingFailedError", "WarmupSchedule", "build_parser",
-           "config_from_args", "distributed_dataset", "main", "make_optimizer",
-           "train"]
+__all__ = ["TrainingFailedError", "build_parser", "config_from_args",
+           "distributed_dataset", "main", "make_optimizer", "train"]
 
 HISTORY_FILE = "history.csv"
 FINAL_SAMPLES = "samples.png"
@@ -89,34 +89,21 @@ def distributed_dataset(strategy, make, skip_steps=0):
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-@keras.saving.register_keras_serializable(package="tfnvp")
-class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-  """`learning_rate * min(1, (step + 1) / warmup_steps)`: a linear warm-up.
+def make_optimizer(config, total_steps):
+  """The Keras optimizer of a `TrainConfig` (Adam or Adamax) on its schedule.
 
   Args:
-    learning_rate: the rate after the warm-up.
-    warmup_steps: Python `int >= 0`; `0` is a constant rate.
+    config: a `training.config.TrainConfig`.
+    total_steps: the run's optimizer steps (`epochs` x steps per epoch),
+      where the learning-rate decay ends.
+
+  Raises:
+    ValueError: for a decay that cannot end after the warm-up
+      (`total_steps <= warmup_steps`).
   """
-
-  def __init__(self, learning_rate, warmup_steps):
-    self.learning_rate = float(learning_rate)
-    self.warmup_steps = int(warmup_steps)
-
-  def __call__(self, step):
-    if not self.warmup_steps:
-      return tf.constant(self.learning_rate, tf.float32)
-    fraction = tf.minimum(
-        1.0, (tf.cast(step, tf.float32) + 1.0) / self.warmup_steps)
-    return self.learning_rate * fraction
-
-  def get_config(self):
-    return dict(learning_rate=self.learning_rate,
-                warmup_steps=self.warmup_steps)
-
-
-def make_optimizer(config):
-  """The Keras optimizer of a `TrainConfig` (Adam or Adamax, warm-up)."""
-  rate = WarmupSchedule(config.learning_rate, config.warmup_steps)
+  rate = schedules.WarmupDecaySchedule(
+      config.learning_rate, config.warmup_steps, total_steps,
+      decay=config.lr_schedule, final_fraction=config.lr_final_fraction)
   if config.optimizer == "adamax":
     return keras.optimizers.Adamax(rate)
   return keras.optimizers.Adam(rate)
@@ -136,10 +123,12 @@ def _check_resumable(config, model_dir):
   if not os.path.exists(os.path.join(model_dir, config_lib.CONFIG_FILE)):
     return
   saved = config_lib.load_config(model_dir)
+  # The checkpoints hold a Polyak average of the weights, or none.
   fixed = {"dataset": (saved.dataset, config.dataset),
            "model": (saved.model, config.model),
            "seed": (saved.seed, config.seed),
-           "batch_size": (saved.batch_size, config.batch_size)}
+           "batch_size": (saved.batch_size, config.batch_size),
+           "ema_decay": (saved.ema_decay or None, config.ema_decay or None)}
   differ = {k: v for k, v in fixed.items() if v[0] != v[1]}
   if differ and runs.checkpoint_paths(model_dir):
     details = "; ".join(f"{k}: saved {a!r}, now {b!r}"
@@ -186,16 +175,16 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
                          raw_data_dir=raw_data_dir)
   steps_per_epoch = _steps_per_epoch(config, builder)
   total_steps = config.epochs * steps_per_epoch
-  if chief:
-    config_lib.save_config(config, model_dir)
 
   keras.utils.set_random_seed(config.seed)
   with strategy.scope():
     model = FlowModel(config.model.make_flow(), l2=config.l2,
-                      clip_norm=config.clip_norm)
-    model.compile(optimizer=make_optimizer(config),
+                      clip_norm=config.clip_norm, ema_decay=config.ema_decay)
+    model.compile(optimizer=make_optimizer(config, total_steps),
                   jit_compile=config.jit_compile)
     model.optimizer.build(model.trainable_variables)
+  if chief:
+    config_lib.save_config(config, model_dir)
   checkpointer = checkpoints.Checkpointer(model, model_dir, strategy)
   restored = checkpointer.restore_latest()
   start_step = checkpointer.step
@@ -267,14 +256,38 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   return model
 
 
-# Flags a preset sets; given beside `--preset` they override it. Their
-# parser default is None so that a given flag can be told from a default.
+# Flags a preset (and, for `_TRAIN_FLAGS`, `config.RECIPES`) sets; given
+# beside `--preset` they override it. Their parser default is None so that a
+# given flag can be told from a default.
 _MODEL_FLAGS = {"model": "name", "num_scales": "num_scales",
                 "hidden_channels": "hidden_channels",
                 "num_res_blocks": "num_res_blocks", "depth": "depth",
                 "coupling": "coupling"}
-_TRAIN_FLAGS = ("batch_size", "optimizer", "learning_rate", "warmup_steps",
-                "l2", "clip_norm")
+# `TrainConfig` field: (help, `add_argument` options) of its flag.
+_TRAIN_FLAGS = {
+    "batch_size": ("global batch size, split over all replicas",
+                   dict(type=cli.positive_int)),
+    "optimizer": ("", dict(choices=config_lib.OPTIMIZERS)),
+    "learning_rate": ("", dict(type=cli.positive_float)),
+    "warmup_steps": ("linear learning-rate warm-up over this many optimizer "
+                     "steps", dict(type=cli.nonnegative_int)),
+    "lr_schedule": ("learning rate after the warm-up: constant, or a cosine "
+                    "or exponential decay to --lr-final-fraction x "
+                    "--learning-rate at the last step (--epochs x "
+                    "--steps-per-epoch)",
+                    dict(choices=config_lib.LR_SCHEDULES)),
+    "lr_final_fraction": ("final learning rate of a decay over "
+                          "--learning-rate, in (0, 1]",
+                          dict(type=cli.positive_float)),
+    "ema_decay": ("Polyak averaging: decay in [0, 1) of the moving average "
+                  "of the weights that validation, samples, tfnvp-evaluate "
+                  "and tfnvp-export use; 0 disables it",
+                  dict(type=cli.nonnegative_float)),
+    "l2": ("L2 penalty on weight-norm scales and tanh scales (Real NVP; "
+           "Glow has neither)", dict(type=cli.nonnegative_float)),
+    "clip_norm": ("gradient clipping by global norm; 0 disables it",
+                  dict(type=cli.nonnegative_float)),
+}
 
 
 def build_parser():
@@ -319,26 +332,21 @@ def build_parser():
   add("--prior", default=None, choices=("learned", "standard"),
       help="Glow: prior of the halves factored out at each split "
       "(default: learned, or the preset's)")
-  add("--batch-size", type=cli.positive_int, default=None,
-      help="global batch size, split over all replicas "
-      f"{default(defaults.batch_size)}")
   add("--epochs", type=cli.positive_int, default=defaults.epochs,
       help="(default: %(default)s)")
   add("--steps-per-epoch", type=cli.positive_int, default=None,
       help="(default: one pass over the training examples)")
-  add("--optimizer", default=None, choices=config_lib.OPTIMIZERS,
-      help=default(defaults.optimizer))
-  add("--learning-rate", type=cli.positive_float, default=None,
-      help=default(defaults.learning_rate))
-  add("--warmup-steps", type=cli.nonnegative_int, default=None,
-      help="linear learning-rate warm-up over this many optimizer steps "
-      f"{default(defaults.warmup_steps)}")
-  add("--l2", type=cli.nonnegative_float, default=None,
-      help="L2 penalty on weight-norm scales and tanh scales (Real NVP; "
-      f"Glow has neither) {default(defaults.l2)}")
-  add("--clip-norm", type=cli.nonnegative_float, default=None,
-      help="gradient clipping by global norm; 0 disables it "
-      f"{default(defaults.clip_norm)}")
+  for field, (description, options) in _TRAIN_FLAGS.items():
+    # Each model's default: its recipe's value, else TrainConfig's.
+    values = {name: recipe.get(field, getattr(defaults, field))
+              for name, recipe in config_lib.RECIPES.items()}
+    if len(set(values.values())) == 1:
+      value = values.popitem()[1]
+    else:
+      value = ", ".join(f"{value} for --model {name}"
+                        for name, value in values.items())
+    add(config_lib.flag(field), default=None,
+        help=f"{description} {default(value)}".lstrip(), **options)
   add("--strategy", default=defaults.strategy, choices=config_lib.STRATEGIES,
       help="(default: %(default)s)")
   add("--checkpoint-every", type=cli.positive_int,
@@ -366,26 +374,29 @@ def build_parser():
 def config_from_args(args):
   """The `TrainConfig` of parsed flags (raises ValueError on bad values).
 
-  Defaults, then the preset's values, then the flags given explicitly.
+  Defaults, then the model's `config.RECIPES` entry, then the preset's
+  values, then the flags given explicitly.
   """
   preset = presets.get_preset(args.preset) if args.preset else None
   model = dict(preset.model) if preset else {}
-  train = dict(preset.train) if preset else {}
   dataset = args.dataset or (preset.dataset if preset else
                              config_lib.TrainConfig.dataset)
   for flag, field in _MODEL_FLAGS.items():
     if getattr(args, flag) is not None:
       model[field] = getattr(args, flag)
-  for field in _TRAIN_FLAGS:
-    if getattr(args, field) is not None:
-      train[field] = getattr(args, field)
-  if train.get("clip_norm") == 0:
-    train["clip_norm"] = None
   if args.conv1x1 is not None:
     model["lu_decomposed"] = args.conv1x1 == "lu"
   if args.prior is not None:
     model["learn_prior"] = args.prior == "learned"
   model["image_shape"] = data.get_spec(dataset).image_shape
+  train = dict(config_lib.RECIPES[model.get("name", ModelConfig.name)])
+  train.update(preset.train if preset else {})
+  for field in _TRAIN_FLAGS:
+    if getattr(args, field) is not None:
+      train[field] = getattr(args, field)
+  for field in ("clip_norm", "ema_decay"):   # 0 disables them
+    if train.get(field) == 0:
+      train[field] = None
   return config_lib.TrainConfig(
       dataset=dataset, model=ModelConfig(**model), epochs=args.epochs,
       steps_per_epoch=args.steps_per_epoch, strategy=args.strategy,

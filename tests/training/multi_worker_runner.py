@@ -3,9 +3,10 @@
 Usage: python -m tests.training.multi_worker_runner MODEL MODEL_DIR DATA_DIR OUT.npz
 
 Runs the small config `MODEL` (`realnvp` or `glow`) of
-`test_multi_worker.py` with `--strategy multi_worker` and saves the flow's
-weights and the history's first loss to OUT.npz, so the test can compare
-the workers.
+`test_multi_worker.py` with `--strategy multi_worker` and saves the model's
+weights (the flow's, then its Polyak average's if it keeps one), the
+average's step count (-1 for none) and the history's first loss to OUT.npz,
+so the test can compare the workers.
 """
 
 import sys
@@ -23,8 +24,10 @@ def main(name, model_dir, data_dir, out):
   model = train_lib.train(test_multi_worker.CONFIGS[name], model_dir,
                           strategy=strategy, data_dir=data_dir, verbose=0,
                           extra_callbacks=[test_multi_worker.FirstLoss()])
+  average = model.weight_average
   np.savez(out, first_loss=model.first_loss,
-           *[np.asarray(v) for v in model.flow_layers.weights])
+           ema_count=-1 if average is None else average.count.numpy(),
+           *[np.asarray(v) for v in model.weights])
 
 
 if __name__ == "__main__":

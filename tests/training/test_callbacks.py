@@ -1,5 +1,7 @@
 """SampleGrid: the per-epoch sample grid survives non-finite samples."""
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
@@ -10,13 +12,27 @@ from tfnvp.training import callbacks
 
 
 class _Model:
-  """Stands in for a FlowModel: `flow` is all SampleGrid uses."""
+  """Stands in for a FlowModel: `flow` and `averaged_weights`.
+
+  Its flow is only there inside `averaged_weights()`: the grid must sample
+  the averaged model.
+  """
 
   def __init__(self, flow):
     self._flow = flow
+    self._averaged = False
+
+  @contextlib.contextmanager
+  def averaged_weights(self):
+    self._averaged = True
+    try:
+      yield
+    finally:
+      self._averaged = False
 
   @property
   def flow(self):
+    assert self._averaged, "sampled outside model.averaged_weights()"
     return self._flow
 
 

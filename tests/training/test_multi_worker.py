@@ -23,12 +23,14 @@ _RUN = TrainConfig(
     dataset="mnist", batch_size=16, epochs=1, steps_per_epoch=3,
     checkpoint_every=3, num_train_examples=512, num_eval_examples=64,
     strategy="multi_worker")
-# Glow's actnorms initialize from the first (global) batch on every worker.
+# Glow's actnorms initialize from the first (global) batch on every worker;
+# its run keeps a Polyak average of the weights too.
 CONFIGS = {
     "realnvp": dataclasses.replace(
         _RUN, model=ModelConfig(hidden_channels=8, num_res_blocks=1)),
     "glow": dataclasses.replace(
-        _RUN, model=ModelConfig(name="glow", hidden_channels=8, depth=1)),
+        _RUN, model=ModelConfig(name="glow", hidden_channels=8, depth=1),
+        ema_decay=0.9),
 }
 TIMEOUT_SECONDS = 420
 
@@ -54,7 +56,8 @@ def _free_ports(n):
 def _reference_first_loss(config, data_dir):
   """One device, the same initial weights and the same global batch."""
   keras.utils.set_random_seed(config.seed)
-  model = FlowModel(config.model.make_flow(), clip_norm=config.clip_norm)
+  model = FlowModel(config.model.make_flow(), clip_norm=config.clip_norm,
+                    ema_decay=config.ema_decay)
   halves = []
   for worker in range(2):
     context = tf.distribute.InputContext(
@@ -72,7 +75,7 @@ def _reference_first_loss(config, data_dir):
   images = tf.concat(halves, axis=0)
   assert images.shape[0] == config.batch_size
   return float(-tf.reduce_mean(model(images, training=True))), len(
-      model.flow_layers.weights)
+      model.weights)
 
 
 @pytest.mark.parametrize("model", sorted(CONFIGS))
@@ -106,12 +109,15 @@ def test_two_workers_agree_with_each_other_and_with_one_device(
     assert process.returncode == 0, text[-3000:]
 
   results = [np.load(tmp_path / f"w{i}.npz") for i in range(2)]
-  weights = [[r[f"arr_{k}"] for k in range(len(r.files) - 1)]
+  weights = [[r[f"arr_{k}"] for k in range(len(r.files) - 2)]
              for r in results]
   want, num_weights = _reference_first_loss(CONFIGS[model], data_dir)
   assert len(weights[0]) == len(weights[1]) == num_weights
   for a, b in zip(*weights):
     np.testing.assert_array_equal(a, b)
+  # The average (Glow's run) took every step, the same on both workers.
+  steps = CONFIGS[model].steps_per_epoch if CONFIGS[model].ema_decay else -1
+  assert [int(r["ema_count"]) for r in results] == [steps, steps]
 
   # Float noise is ~1e-7 of the loss; Glow actnorms initialized from each
   # worker's own half of the batch instead of the global batch move it by

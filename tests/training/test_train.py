@@ -18,8 +18,10 @@ import tfnvp
 from tfnvp import FlowModel
 from tfnvp import ModelConfig
 from tfnvp import runs
+from tfnvp.config import MODELS
 from tfnvp.export import export as export_lib
 from tfnvp.training import config as config_lib
+from tfnvp.training import data
 from tfnvp.training import evaluate as evaluate_lib
 from tfnvp.training import train as train_lib
 
@@ -201,6 +203,18 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
     (["--l2", "nan"], r"--l2: must be a finite number >= 0; got 'nan'"),
     (["--clip-norm", "-1"], r"--clip-norm: .*got '-1'"),
     (["--warmup-steps", "-5"], r"--warmup-steps: must be an int >= 0; got '-5'"),
+    (["--lr-schedule", "linear"], r"--lr-schedule: invalid choice: 'linear'"),
+    (["--lr-final-fraction", "0"],
+     r"--lr-final-fraction: must be a finite number > 0; got '0'"),
+    (["--lr-final-fraction", "1.5"],
+     r"`lr_final_fraction` \(--lr-final-fraction\) must be a finite number "
+     r"in \(0, 1\]; got 1.5"),
+    (["--ema-decay", "1"],
+     r"`ema_decay` \(--ema-decay\) must be a finite number in \[0, 1\) or "
+     r"None; got 1.0"),
+    (["--ema-decay", "-0.5"],
+     r"--ema-decay: must be a finite number >= 0; got '-0.5'"),
+    (["--ema-decay", "x"], r"--ema-decay: .*got 'x'"),
     (["--checkpoint-every", "0"], r"--checkpoint-every: .*got '0'"),
     (["--num-train-examples", "0"], r"--num-train-examples: .*got '0'"),
     (["--preset", "realnvp-mnist"], r"--preset: invalid choice: 'realnvp-mnist'"),
@@ -234,13 +248,132 @@ def test_a_preset_sets_the_run_and_flags_beside_it_override_it():
   assert (config.model.depth, config.model.hidden_channels) == (2, 8)
   assert config.model.lu_decomposed == preset.model["lu_decomposed"]
   assert config.learning_rate == 3e-4
-  for field in ("batch_size", "optimizer", "warmup_steps", "l2"):
+  for field in ("batch_size", "optimizer", "warmup_steps", "lr_schedule",
+                "ema_decay", "l2"):
     assert getattr(config, field) == preset.train[field], field
   assert config.clip_norm == preset.train.get("clip_norm", None)
   plain = train_lib.config_from_args(train_lib.build_parser().parse_args(
       ["--model-dir", "x", "--model", "glow", "--conv1x1", "plain"]))
   assert plain.model.lu_decomposed is False and plain.preset is None
-  assert plain.optimizer == "adam" and plain.warmup_steps == 0
+  for field, value in config_lib.RECIPES["glow"].items():
+    assert getattr(plain, field) == value, field
+
+
+def test_every_model_has_a_recipe_of_valid_overridable_fields():
+  assert set(config_lib.RECIPES) == set(MODELS)
+  for name, recipe in config_lib.RECIPES.items():
+    assert set(recipe) <= set(train_lib._TRAIN_FLAGS), name  # pylint: disable=protected-access
+    config_lib.TrainConfig(model=ModelConfig(name=name), **recipe)
+
+
+def test_the_recipe_fills_in_what_neither_flags_nor_the_preset_set(
+    monkeypatch):
+  recipe = dict(optimizer="adam", learning_rate=7e-4, warmup_steps=5,
+                lr_schedule="cosine", lr_final_fraction=0.5, ema_decay=0.9,
+                clip_norm=3.0)
+  monkeypatch.setitem(config_lib.RECIPES, "glow", recipe)
+
+  def config(*flags):
+    return train_lib.config_from_args(train_lib.build_parser().parse_args(
+        ["--model-dir", "x", *flags]))
+
+  glow = config("--model", "glow")
+  for field, value in recipe.items():
+    assert getattr(glow, field) == value, field
+  realnvp = config()
+  for field, value in config_lib.RECIPES["realnvp"].items():
+    assert getattr(realnvp, field) == value, field
+  flags = config("--model", "glow", "--lr-schedule", "exponential",
+                 "--ema-decay", "0", "--warmup-steps", "0", "--clip-norm",
+                 "0")
+  assert (flags.lr_schedule, flags.ema_decay, flags.warmup_steps,
+          flags.clip_norm, flags.learning_rate) == (
+              "exponential", None, 0, None, 7e-4)
+  preset = config("--preset", "glow-cifar10")
+  train = tfnvp.presets.get_preset("glow-cifar10").train
+  assert "lr_final_fraction" not in train       # the table's, then
+  for field, value in recipe.items():
+    want = train.get(field, value)
+    assert field not in train or want != value, field
+    assert getattr(preset, field) == want, field
+  # `--help` shows each model's value.
+  text = " ".join(train_lib.build_parser().format_help().split())
+  assert "(default: None for --model realnvp, 0.9 for --model glow, or the " \
+      "preset's)" in text, text
+
+
+def test_a_decay_that_cannot_end_after_the_warm_up_is_refused(data_dir,
+                                                              tmp_path,
+                                                              capsys):
+  model_dir = tmp_path / "run"
+  err = _cli_error(train_lib.main, [
+      "--model-dir", str(model_dir), "--data-dir", data_dir, *SMALL,
+      "--steps-per-epoch", "10", "--warmup-steps", "10", "--lr-schedule",
+      "cosine"], capsys)
+  assert ("`total_steps` must be an int >= 11 for the 'cosine' decay with "
+          "warmup_steps=10; got 10.") in err, err
+  assert not model_dir.exists()
+
+
+def test_a_run_with_polyak_averaging_checkpoints_and_uses_the_averages(
+    data_dir, tmp_path, monkeypatch):
+  """Checkpoints hold the average; load_run, evaluate, validation and export
+  use it."""
+  model_dir = str(tmp_path / "run")
+  decay, steps = 0.9, 4
+  assert train_lib.main([
+      "--model-dir", model_dir, "--data-dir", data_dir, *SMALL,
+      "--hidden-channels", "4", "--steps-per-epoch", str(steps),
+      "--learning-rate", "3e-3", "--ema-decay", str(decay)]) == 0
+  assert config_lib.load_config(model_dir).ema_decay == decay
+  path = runs.checkpoint_paths(model_dir)[0]
+  assert path.endswith(f"ckpt-{steps}")
+  reader = tf.train.load_checkpoint(path)
+  run, raw_run = runs.load_run(model_dir), runs.load_run(model_dir,
+                                                         averaged=False)
+  average = run.model.weight_average
+  assert int(average.count.numpy()) == steps
+  shadows = [reader.get_tensor(f"weight_average/shadow_{i}/.ATTRIBUTES/"
+                               "VARIABLE_VALUE")
+             for i in range(len(average.shadows))]
+  assert len(shadows) == len(run.model.flow_layers.trainable_variables)
+  moved = 0
+  for shadow, restored, averaged, raw in zip(
+      shadows, average.shadows, run.model.flow_layers.trainable_variables,
+      raw_run.model.flow_layers.trainable_variables, strict=True):
+    np.testing.assert_array_equal(restored, shadow)
+    np.testing.assert_allclose(averaged, shadow / (1 - decay**steps),
+                               rtol=1e-5, atol=1e-7)
+    moved += not np.allclose(averaged, raw, rtol=1e-4, atol=1e-6)
+  assert moved > 10, "the averages must differ from the raw weights"
+
+  def plain_bits_per_dim(source):
+    """Bits/dim of a model without an average, on `source`'s flow weights."""
+    model = FlowModel(ModelConfig.from_dict(run.config["model"]).make_flow())
+    for a, b in zip(source.flow_layers.weights, model.flow_layers.weights,
+                    strict=True):
+      b.assign(a)
+    model.compile()
+    dataset = data.make_dataset("mnist", "test", 256, training=False,
+                                data_dir=data_dir, num_examples=256,
+                                drop_remainder=False)
+    return model.evaluate(dataset, verbose=0,
+                          return_dict=True)["bits_per_dim"]
+
+  bpd, _ = evaluate_lib.evaluate(model_dir, data_dir=data_dir,
+                                 num_examples=256)
+  np.testing.assert_allclose(bpd, plain_bits_per_dim(run.model), rtol=1e-5)
+  assert abs(bpd - plain_bits_per_dim(raw_run.model)) > 1e-3
+  validated = float(_history(model_dir)[-1]["val_bits_per_dim"])
+  np.testing.assert_allclose(validated, bpd, rtol=1e-4)
+
+  exported = []
+  monkeypatch.setattr(export_lib.serving, "export_saved_model",
+                      lambda flow, output, **kwargs: exported.append(flow))
+  export_lib.export_run(model_dir, str(tmp_path / "models" / "m" / "1"))
+  for got, want in zip(exported[0].layers.trainable_variables,
+                       run.model.flow_layers.trainable_variables, strict=True):
+    np.testing.assert_array_equal(got, want)
 
 
 def _fake_run(model_dir, steps=(3, 6)):
@@ -346,12 +479,15 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
                                                               tmp_path):
   """`--model glow` through the same command lines as Real NVP."""
   model_dir = str(tmp_path / "glow")
+  # The recipe is given in full: Glow's defaults (config.RECIPES) are tuned
+  # for long runs.
   _run("training.train", "--model", "glow", "--dataset", "mnist",
        "--hidden-channels", "16", "--depth", "2", "--batch-size", "16",
        "--num-train-examples", "512", "--num-eval-examples", "256",
        "--epochs", "2", "--steps-per-epoch", "12", "--checkpoint-every", "12",
-       "--learning-rate", "3e-3", "--data-dir", data_dir,
-       "--model-dir", model_dir, "--verbose", "2")
+       "--optimizer", "adam", "--learning-rate", "3e-3", "--warmup-steps",
+       "0", "--lr-schedule", "constant", "--ema-decay", "0",
+       "--data-dir", data_dir, "--model-dir", model_dir, "--verbose", "2")
   history = _history(model_dir)
   first, last = (float(row["val_bits_per_dim"]) for row in history)
   assert last < first - 0.2, history

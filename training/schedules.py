@@ -1,0 +1,107 @@
+"""The learning-rate schedule of a training run: warm-up, then a decay."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from .config import LR_SCHEDULES
+
+__all__ = ["WarmupDecaySchedule"]
+
+
+@keras.saving.register_keras_serializable(package="tfnvp")
+class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """A linear warm-up, then a constant, cosine or exponential decay.
+
+  Keras calls the schedule with `step`, the number of updates applied so
+  far; the rate is that of update `s = step + 1`:
+
+  ```none
+  W = warmup_steps, T = total_steps, f = final_fraction
+  p = min(1, max(0, (s - W) / (T - W)))            (0 during the warm-up)
+  rate = learning_rate * min(1, s / W) * g(p)      (min(1, s / W) = 1 if W = 0)
+  g(p) = 1                                         decay "constant"
+         f + (1 - f) * (1 + cos(pi * p)) / 2       decay "cosine"
+         f^p                                       decay "exponential"
+  ```
+
+  The rate rises linearly to `learning_rate` at update `W`, then decays to
+  `learning_rate * f` at update `T` (the last of a run of `T` steps) and
+  stays there. A resumed run continues the same schedule: `step` is the
+  optimizer's checkpointed `iterations`.
+
+  Args:
+    learning_rate: Python `float > 0`, the rate at the end of the warm-up.
+    warmup_steps: Python `int >= 0`; `0` for no warm-up.
+    total_steps: Python `int`, the update at which the decay ends: `>
+      warmup_steps`, or `>= 1` for the `"constant"` decay, which also
+      takes `None`.
+    decay: one of `"constant"`, `"cosine"` and `"exponential"`.
+    final_fraction: Python `float` in `(0, 1]`: the final rate over
+      `learning_rate`.
+
+  Raises:
+    ValueError: for an argument out of range, or a decay that cannot end
+      after the warm-up; the message names the arguments and values.
+
+  #### Examples
+
+  ```python
+  rate = WarmupDecaySchedule(1e-3, warmup_steps=100, total_steps=10_000,
+                             decay="cosine", final_fraction=0.01)
+  optimizer = keras.optimizers.Adamax(rate)
+  ```
+  """
+
+  def __init__(self, learning_rate, warmup_steps=0, total_steps=None,
+               decay="constant", final_fraction=0.01):
+    if isinstance(learning_rate, bool) or not isinstance(
+        learning_rate, (int, float)) or not (
+            math.isfinite(learning_rate) and learning_rate > 0):
+      raise ValueError("`learning_rate` must be a finite number > 0; got "
+                       f"{learning_rate!r}.")
+    if isinstance(warmup_steps, bool) or not isinstance(
+        warmup_steps, int) or warmup_steps < 0:
+      raise ValueError(
+          f"`warmup_steps` must be an int >= 0; got {warmup_steps!r}.")
+    if decay not in LR_SCHEDULES:
+      raise ValueError(
+          f"`decay` must be one of {LR_SCHEDULES}; got {decay!r}.")
+    if isinstance(final_fraction, bool) or not isinstance(
+        final_fraction, (int, float)) or not 0 < final_fraction <= 1:
+      raise ValueError(
+          f"`final_fraction` must be in (0, 1]; got {final_fraction!r}.")
+    least = 1 if decay == "constant" else warmup_steps + 1
+    if (total_steps is not None or decay != "constant") and (
+        isinstance(total_steps, bool) or not isinstance(total_steps, int)
+        or total_steps < least):
+      raise ValueError(
+          f"`total_steps` must be an int >= {least} for the {decay!r} decay "
+          f"with warmup_steps={warmup_steps}; got {total_steps!r}.")
+    self.learning_rate = float(learning_rate)
+    self.warmup_steps = warmup_steps
+    self.total_steps = total_steps
+    self.decay = decay
+    self.final_fraction = float(final_fraction)
+
+  def __call__(self, step):
+    update = tf.cast(step, tf.float32) + 1.0
+    rate = tf.constant(self.learning_rate, tf.float32)
+    if self.warmup_steps:
+      rate *= tf.minimum(1.0, update / self.warmup_steps)
+    if self.decay == "constant":
+      return rate
+    progress = tf.clip_by_value(
+        (update - self.warmup_steps) / (self.total_steps - self.warmup_steps),
+        0.0, 1.0)
+    fraction = self.final_fraction
+    if self.decay == "cosine":
+      return rate * (fraction + (1.0 - fraction) * 0.5 * (
+          1.0 + tf.cos(math.pi * progress)))
+    return rate * tf.pow(fraction, progress)
+
+  def get_config(self):
+    return dict(learning_rate=self.learning_rate,
+                warmup_steps=self.warmup_steps, total_steps=self.total_steps,
+                decay=self.decay, final_fraction=self.final_fraction)
