@@ -4,11 +4,13 @@ import contextlib
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfnvp.averaging import PolyakAverage
 from tfnvp.config import ModelConfig
 from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.networks.moving_moments import MovingMoments
 
 __all__ = ["FlowModel", "regularized_variables"]
 
@@ -182,6 +184,7 @@ class FlowModel(keras.Model):
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self._num_dims = math.prod(self.model_config.image_shape)
+    self._recalibrate_fn = None
     self.built = True  # every weight exists: nothing for Keras to build
 
   def _make_flow(self, training):
@@ -235,6 +238,77 @@ class FlowModel(keras.Model):
     if self._has_averages():
       self._assign(self.flow_layers.trainable_variables,
                    self.weight_average.averages())
+
+  def moving_statistics(self):
+    """`(variable, momentum)` of every moving mean and variance of the flow.
+
+    Real NVP's: its batch-norm bijectors' and its coupling networks' batch
+    normalization layers'. Glow has none (actnorm is a learned affine map).
+    """
+    found = []
+    for layer in self.flow_layers._flatten_layers():  # pylint: disable=protected-access
+      if isinstance(layer, (keras.layers.BatchNormalization, MovingMoments)):
+        found += [(layer.moving_mean, layer.momentum),
+                  (layer.moving_variance, layer.momentum)]
+    return found
+
+  def recalibrate_moving_statistics(self, batches):
+    """Re-estimates the moving statistics for the weights used in inference.
+
+    During training each batch-norm layer's moving statistics follow
+    `moving = m * moving + (1 - m) * batch` while the weights move, so they
+    lag behind the weights, and with Polyak averaging they belong to the
+    raw weights, not to the averaged ones that `evaluate` uses. This runs
+    the training-mode flow on each of `batches` with the weights that
+    inference uses (the Polyak averages if any; no weight changes), reads
+    every batch's statistics back from its update, and sets the moving
+    statistics to their mean over the batches:
+
+    ```none
+    batch_k = (moving_k - m * moving_{k-1}) / (1 - m)
+    moving  = mean_k batch_k
+    ```
+
+    (as `torch.optim.swa_utils.update_bn` does for averaged weights). Call
+    it eagerly; `batches` may come from a `tf.distribute` dataset of the
+    strategy whose scope built the model.
+
+    Args:
+      batches: an iterable of image batches (training-mode input, e.g. the
+        training `tf.data.Dataset` with `.take(n)`).
+
+    Returns:
+      The number of batches used (0 for a flow without moving statistics,
+      which is left unchanged).
+    """
+    stats = self.moving_statistics()
+    if not stats:
+      return 0
+    step = self._recalibration_step()
+    sums = [np.zeros(v.shape, np.float64) for v, _ in stats]
+    count = 0
+    with self.averaged_weights():
+      for batch in batches:
+        before = [v.numpy() for v, _ in stats]
+        step(batch)
+        for total, (variable, momentum), old in zip(sums, stats, before):
+          total += (variable.numpy() - momentum * old) / (1.0 - momentum)
+        count += 1
+    if count:
+      for total, (variable, _) in zip(sums, stats):
+        variable.assign((total / count).astype(variable.dtype))
+    return count
+
+  def _recalibration_step(self):
+    if self._recalibrate_fn is None:
+      strategy = self.distribute_strategy
+
+      @tf.function
+      def run(batch):
+        strategy.run(lambda b: self(b, training=True), args=(batch,))
+
+      self._recalibrate_fn = run
+    return self._recalibrate_fn
 
   def _has_averages(self):
     return self.weight_average is not None and int(

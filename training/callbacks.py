@@ -10,8 +10,8 @@ import tensorflow as tf
 
 import tfnvp
 
-__all__ = ["CheckpointEvery", "ElapsedTime", "SampleGrid", "image_grid",
-           "write_png"]
+__all__ = ["CheckpointEvery", "ElapsedTime", "RecalibrateMovingStatistics",
+           "SampleGrid", "TrainSubsetEvaluation", "image_grid", "write_png"]
 
 
 class CheckpointEvery(keras.callbacks.Callback):
@@ -23,15 +23,19 @@ class CheckpointEvery(keras.callbacks.Callback):
   Args:
     checkpointer: a `training.checkpoints.Checkpointer`.
     every_n_steps: Python `int` > 0.
+    before_save: a callable run before each save, or `None`.
   """
 
-  def __init__(self, checkpointer, every_n_steps):
+  def __init__(self, checkpointer, every_n_steps, before_save=None):
     super().__init__()
     self.checkpointer = checkpointer
     self.every_n_steps = every_n_steps
+    self.before_save = before_save
     self._last_saved = None
 
   def _save(self):
+    if self.before_save is not None:
+      self.before_save()
     self.checkpointer.save()
     self._last_saved = self.checkpointer.step
 
@@ -42,6 +46,68 @@ class CheckpointEvery(keras.callbacks.Callback):
   def on_train_end(self, logs=None):
     if self._last_saved != self.checkpointer.step:
       self._save()
+
+
+class RecalibrateMovingStatistics(keras.callbacks.Callback):
+  """Re-estimates the moving batch-norm statistics before they are used.
+
+  Before every evaluation (`fit`'s validation) and, through
+  `CheckpointEvery(before_save=...)`, before every checkpoint, runs
+  `FlowModel.recalibrate_moving_statistics` on `num_batches` training
+  batches, once per optimizer step: validation, `tfnvp-evaluate` and
+  `tfnvp-export` then use statistics that belong to the weights they use.
+
+  Args:
+    make_batches: a callable returning an iterator over training batches
+      (of the model's distribution strategy); called once.
+    num_batches: Python `int >= 0`; `0` turns the callback off.
+    checkpointer: the run's `training.checkpoints.Checkpointer` (its
+      `step` is the optimizer step).
+  """
+
+  def __init__(self, make_batches, num_batches, checkpointer):
+    super().__init__()
+    self.make_batches = make_batches
+    self.num_batches = num_batches
+    self.checkpointer = checkpointer
+    self._batches = None
+    self._done_at = None
+
+  def recalibrate(self):
+    step = self.checkpointer.step
+    if not self.num_batches or self._done_at == step:
+      return
+    if self._batches is None:
+      self._batches = self.make_batches()
+    self.model.recalibrate_moving_statistics(
+        next(self._batches) for _ in range(self.num_batches))
+    self._done_at = step
+
+  def on_test_begin(self, logs=None):
+    self.recalibrate()
+
+
+class TrainSubsetEvaluation(keras.callbacks.Callback):
+  """Adds `train_eval_bits_per_dim` to the epoch logs.
+
+  The bits/dim of a fixed subset of the training images (dequantized with
+  fixed noise, as the validation images are), evaluated at the end of the
+  epoch with the same weights and statistics as the validation: the
+  difference to `val_bits_per_dim` is the generalization gap, free of the
+  lag of the epoch's running training mean (`bits_per_dim`).
+
+  Args:
+    dataset: the training subset, batched for `model.evaluate`.
+  """
+
+  def __init__(self, dataset):
+    super().__init__()
+    self.dataset = dataset
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      result = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
+      logs["train_eval_bits_per_dim"] = result["bits_per_dim"]
 
 
 class ElapsedTime(keras.callbacks.Callback):

@@ -26,11 +26,11 @@ LR_SCHEDULES = ("constant", "cosine", "exponential")
 # `tfnvp-train` flag that a preset may set can go here.
 RECIPES = {
     "realnvp": dict(optimizer="adam", learning_rate=1e-3, warmup_steps=0,
-                    lr_schedule="constant", lr_final_fraction=0.01,
-                    ema_decay=None),
-    "glow": dict(optimizer="adamax", learning_rate=1e-3, warmup_steps=1000,
-                 lr_schedule="constant", lr_final_fraction=0.01,
-                 ema_decay=0.999),
+                    lr_schedule="cosine", lr_final_fraction=0.01,
+                    ema_decay=0.995, bn_recalibration_batches=50),
+    "glow": dict(optimizer="adamax", learning_rate=1e-3, warmup_steps=200,
+                 lr_schedule="cosine", lr_final_fraction=0.01,
+                 ema_decay=0.995, bn_recalibration_batches=0),
 }
 
 
@@ -82,6 +82,10 @@ class TrainConfig:
   step (`training.schedules.WarmupDecaySchedule`). `ema_decay` turns on
   the Polyak average of the weights (`tfnvp.FlowModel`), used for
   validation, evaluation, sample grids and export; `None` (or 0) is off.
+  `bn_recalibration_batches` > 0 re-estimates Real NVP's moving batch-norm
+  statistics over that many training batches, for the weights inference
+  uses, before every validation and checkpoint
+  (`tfnvp.FlowModel.recalibrate_moving_statistics`); Glow has none.
   `preset` names the `tfnvp.presets` entry the run started from (flags
   given beside it override it). `tfnvp-train` takes the optimization
   fields a flag or preset does not set from `RECIPES[model.name]`.
@@ -102,6 +106,7 @@ class TrainConfig:
   lr_schedule: str = "constant"
   lr_final_fraction: float = 0.01
   ema_decay: float | None = None
+  bn_recalibration_batches: int = 0
   l2: float = 5e-5
   clip_norm: float | None = 100.0
   strategy: str = "default"
@@ -134,6 +139,7 @@ class TrainConfig:
       _check_number(self, name, 1, integer=True, optional=True)
     _check_number(self, "warmup_steps", 0, integer=True)
     _check_number(self, "seed", 0, integer=True)
+    _check_number(self, "bn_recalibration_batches", 0, integer=True)
     _check_number(self, "learning_rate", 0, integer=False, strict=True)
     _check_number(self, "sample_temperature", 0, integer=False, strict=True)
     _check_number(self, "l2", 0, integer=False)

@@ -207,9 +207,20 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
       data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
       num_examples=config.num_eval_examples))
 
+  recalibration = callbacks_lib.RecalibrateMovingStatistics(
+      lambda: iter(train_data(0)), config.bn_recalibration_batches,
+      checkpointer)
+  train_subset = distributed_dataset(strategy, lambda ctx: data.make_dataset(
+      config.dataset, spec.train_split, config.batch_size, training=False,
+      data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
+      num_examples=config.num_eval_examples or
+      builder.info.splits[spec.eval_split].num_examples))
   run_callbacks = [
-      callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every),
-      callbacks_lib.ElapsedTime(_previous_elapsed_seconds(model_dir))]
+      recalibration,
+      callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every,
+                                    before_save=recalibration.recalibrate),
+      callbacks_lib.ElapsedTime(_previous_elapsed_seconds(model_dir)),
+      callbacks_lib.TrainSubsetEvaluation(train_subset)]
   if chief:
     log_dir = os.path.join(model_dir, "logs")
     sample_grid = callbacks_lib.SampleGrid(
@@ -283,6 +294,10 @@ _TRAIN_FLAGS = {
                   "of the weights that validation, samples, tfnvp-evaluate "
                   "and tfnvp-export use; 0 disables it",
                   dict(type=cli.nonnegative_float)),
+    "bn_recalibration_batches": (
+        "Real NVP: re-estimate the moving batch-norm statistics over this "
+        "many training batches before every validation and checkpoint; 0 "
+        "keeps the moving averages", dict(type=cli.nonnegative_int)),
     "l2": ("L2 penalty on weight-norm scales and tanh scales (Real NVP; "
            "Glow has neither)", dict(type=cli.nonnegative_float)),
     "clip_norm": ("gradient clipping by global norm; 0 disables it",

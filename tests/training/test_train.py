@@ -507,3 +507,33 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
   np.testing.assert_allclose(
       loaded.signatures["log_prob"](images=images)["log_prob"],
       model.flow.log_prob(images), rtol=1e-5)
+
+
+def test_recalibration_sets_the_checkpoints_statistics_not_the_weights(
+    data_dir, tmp_path):
+  """Two runs that differ only in --bn-recalibration-batches: the same
+  weights, other moving statistics, and validation equals evaluation."""
+  results = {}
+  for batches in (0, 3):
+    model_dir = str(tmp_path / f"recal{batches}")
+    assert train_lib.main([
+        "--model-dir", model_dir, "--data-dir", data_dir, *SMALL,
+        "--hidden-channels", "4", "--steps-per-epoch", "4",
+        "--bn-recalibration-batches", str(batches)]) == 0
+    assert config_lib.load_config(model_dir).bn_recalibration_batches == (
+        batches)
+    model = runs.load_run(model_dir).model
+    history = _history(model_dir)[-1]
+    bpd, _ = evaluate_lib.evaluate(model_dir, data_dir=data_dir,
+                                   num_examples=256)
+    np.testing.assert_allclose(float(history["val_bits_per_dim"]), bpd,
+                               rtol=1e-4)
+    assert np.isfinite(float(history["train_eval_bits_per_dim"]))
+    results[batches] = model
+  for a, b in zip(results[0].trainable_variables,
+                  results[3].trainable_variables, strict=True):
+    np.testing.assert_array_equal(a, b)
+  moved = [not np.allclose(a, b, rtol=1e-3)
+           for (a, _), (b, _) in zip(results[0].moving_statistics(),
+                                     results[3].moving_statistics())]
+  assert sum(moved) > len(moved) / 2
