@@ -34,16 +34,16 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
   Args:
     learning_rate: Python `float > 0`, the rate at the end of the warm-up.
     warmup_steps: Python `int >= 0`; `0` for no warm-up.
-    total_steps: Python `int`, the update at which the decay ends: `>
-      warmup_steps`, or `>= 1` for the `"constant"` decay, which also
-      takes `None`.
+    total_steps: Python `int >= 1`, the update at which the decay ends
+      (`None` for the `"constant"` decay); a run of `T <= W` steps ends
+      within its warm-up and never decays.
     decay: one of `"constant"`, `"cosine"` and `"exponential"`.
     final_fraction: Python `float` in `(0, 1]`: the final rate over
       `learning_rate`.
 
   Raises:
-    ValueError: for an argument out of range, or a decay that cannot end
-      after the warm-up; the message names the arguments and values.
+    ValueError: for an argument out of range; the message names the
+      argument and value.
 
   #### Examples
 
@@ -72,13 +72,12 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         final_fraction, (int, float)) or not 0 < final_fraction <= 1:
       raise ValueError(
           f"`final_fraction` must be in (0, 1]; got {final_fraction!r}.")
-    least = 1 if decay == "constant" else warmup_steps + 1
     if (total_steps is not None or decay != "constant") and (
         isinstance(total_steps, bool) or not isinstance(total_steps, int)
-        or total_steps < least):
+        or total_steps < 1):
       raise ValueError(
-          f"`total_steps` must be an int >= {least} for the {decay!r} decay "
-          f"with warmup_steps={warmup_steps}; got {total_steps!r}.")
+          f"`total_steps` must be an int >= 1 for the {decay!r} decay; got "
+          f"{total_steps!r}.")
     self.learning_rate = float(learning_rate)
     self.warmup_steps = warmup_steps
     self.total_steps = total_steps
@@ -92,9 +91,10 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
       rate *= tf.minimum(1.0, update / self.warmup_steps)
     if self.decay == "constant":
       return rate
+    # A run that ends within its warm-up (T <= W) never decays.
     progress = tf.clip_by_value(
-        (update - self.warmup_steps) / (self.total_steps - self.warmup_steps),
-        0.0, 1.0)
+        (update - self.warmup_steps) /
+        max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0)
     fraction = self.final_fraction
     if self.decay == "cosine":
       return rate * (fraction + (1.0 - fraction) * 0.5 * (

@@ -98,8 +98,7 @@ def make_optimizer(config, total_steps):
       where the learning-rate decay ends.
 
   Raises:
-    ValueError: for a decay that cannot end after the warm-up
-      (`total_steps <= warmup_steps`).
+    ValueError: for a schedule argument out of range.
   """
   rate = schedules.WarmupDecaySchedule(
       config.learning_rate, config.warmup_steps, total_steps,

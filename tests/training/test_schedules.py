@@ -47,9 +47,8 @@ def test_without_warm_up_the_decay_starts_at_the_first_update():
     (dict(decay="linear"), r"`decay` must be one of .*got 'linear'"),
     (dict(final_fraction=1.5), r"`final_fraction` must be in \(0, 1\]; "
      r"got 1\.5"),
-    (dict(decay="cosine", warmup_steps=10, total_steps=10),
-     r"`total_steps` must be an int >= 11 for the 'cosine' decay with "
-     r"warmup_steps=10; got 10"),
+    (dict(decay="cosine", warmup_steps=10, total_steps=0),
+     r"`total_steps` must be an int >= 1 for the 'cosine' decay; got 0"),
     (dict(decay="exponential"), r"`total_steps` .*got None"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
@@ -76,3 +75,11 @@ def test_a_compiled_model_saves_and_loads_with_its_schedule(tmp_path):
       final_fraction=0.1)
   # At step 0: the first of 5 warm-up steps.
   np.testing.assert_allclose(float(restored.learning_rate), 2e-4, rtol=1e-6)
+
+
+def test_a_run_that_ends_within_its_warm_up_never_decays():
+  schedule = WarmupDecaySchedule(0.1, warmup_steps=200, total_steps=50,
+                                 decay="cosine")
+  rates = [float(schedule(step)) for step in (0, 49, 100)]
+  np.testing.assert_allclose(rates, [0.1 / 200, 0.1 * 50 / 200,
+                                     0.1 * 101 / 200], rtol=1e-6)

@@ -302,19 +302,6 @@ def test_the_recipe_fills_in_what_neither_flags_nor_the_preset_set(
       "preset's)" in text, text
 
 
-def test_a_decay_that_cannot_end_after_the_warm_up_is_refused(data_dir,
-                                                              tmp_path,
-                                                              capsys):
-  model_dir = tmp_path / "run"
-  err = _cli_error(train_lib.main, [
-      "--model-dir", str(model_dir), "--data-dir", data_dir, *SMALL,
-      "--steps-per-epoch", "10", "--warmup-steps", "10", "--lr-schedule",
-      "cosine"], capsys)
-  assert ("`total_steps` must be an int >= 11 for the 'cosine' decay with "
-          "warmup_steps=10; got 10.") in err, err
-  assert not model_dir.exists()
-
-
 def test_a_run_with_polyak_averaging_checkpoints_and_uses_the_averages(
     data_dir, tmp_path, monkeypatch):
   """Checkpoints hold the average; load_run, evaluate, validation and export
