@@ -7,7 +7,8 @@ python bench/plot_history.py --out bench/curves.png \
 
 Each run folder's `history.csv` and `config.json` (written by
 `training.train`) give one colour: validation bits/dim solid, training
-bits/dim (the epoch's mean) dashed. Steps, not wall time: wall time depends
+bits/dim dashed (on a fixed training subset where the run logged
+`train_eval_bits_per_dim`, else the epoch's running mean). Steps, not wall time: wall time depends
 on what else the machine runs.
 """
 
@@ -48,7 +49,11 @@ def main(argv=None):
     steps = [(row["epoch"] + 1) * steps_per_epoch for row in rows]
     line, = axes.plot(steps, [row["val_bits_per_dim"] for row in rows],
                       marker="o", markersize=3, label=f"{label} (validation)")
-    axes.plot(steps, [row["bits_per_dim"] for row in rows], linestyle="--",
+    # A fixed training subset evaluated like the validation set, where the
+    # run logged it; else the epoch's running training mean.
+    key = ("train_eval_bits_per_dim" if "train_eval_bits_per_dim" in rows[0]
+           else "bits_per_dim")
+    axes.plot(steps, [row[key] for row in rows], linestyle="--",
               color=line.get_color(), label=f"{label} (training)")
   axes.set_xlabel("optimizer steps (batch 64)")
   axes.set_ylabel("bits/dim")
