@@ -184,10 +184,13 @@ def load_run(model_dir, checkpoint=None, averaged=True):
     # The optimizer's state is in the checkpoint too; loading skips it.
     make_checkpoint(model).restore(
         checkpoint).expect_partial().assert_existing_objects_matched()
-  except AssertionError as err:
+  except (AssertionError, ValueError) as err:
+    # A ValueError: a variable of another shape, e.g. a run of tfnvp 0.2,
+    # whose channel couplings' networks saw all channels.
     raise CheckpointError(
         f"checkpoint {checkpoint} does not match the architecture in "
-        f"{config_path}: {str(err)[:300]}") from None
+        f"{config_path} (a run of another tfnvp version?): "
+        f"{str(err)[:300]}") from None
   if averaged:
     model.assign_averaged_weights()
   return Run(model, config, checkpoint)

@@ -1,6 +1,7 @@
 """The training command line on real MNIST: train, resume, evaluate, fail."""
 
 import csv
+import dataclasses
 import os
 import re
 import signal
@@ -434,6 +435,26 @@ def test_a_missing_or_corrupted_checkpoint_is_named(app, tmp_path, capsys):
   err = _cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
   assert re.search(r"checkpoint \S*ckpt-6 is missing, truncated or "
                    r"corrupted", err), err
+  assert _snapshot(model_dir) == before
+  assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("app", ["evaluate", "export"])
+def test_a_checkpoint_of_other_shapes_is_named(app, tmp_path, capsys):
+  """E.g. a run of tfnvp 0.2, whose channel couplings saw every channel."""
+  model_dir = tmp_path / "run"
+  _fake_run(str(model_dir))
+  other = dataclasses.replace(SMALL_MODEL, hidden_channels=6)
+  config_lib.save_config(
+      config_lib.TrainConfig(dataset="mnist", model=other), str(model_dir))
+  main = evaluate_lib.main if app == "evaluate" else export_lib.main
+  extra = [] if app == "evaluate" else ["--output",
+                                        str(tmp_path / "m" / "1")]
+  before = _snapshot(model_dir)
+  err = _cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
+  assert re.search(r"checkpoint \S*ckpt-6 does not match the architecture "
+                   r"in \S*config.json \(a run of another tfnvp version\?\)",
+                   err), err
   assert _snapshot(model_dir) == before
   assert not (tmp_path / "m").exists()
 
