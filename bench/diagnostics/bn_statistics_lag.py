@@ -1,7 +1,8 @@
 """Do Real NVP's moving batch-norm statistics lag its weights?
 
 The script behind the evidence in BENCHMARKS.md ("Real NVP's validation
-and the moving statistics"), kept as it was run. It trains `tfnvp.RealNVP`
+and the moving statistics"), its logic as it was run (the data loading now
+shared in `raw_mnist.py`). It trains `tfnvp.RealNVP`
 h32-r2 with `FlowModel.fit` on the raw MNIST files for STEPS steps (Adam
 1e-3) and every 100 steps prints the bits/dim of 500 test and 500
 training images (fixed uniform noise) with the moving statistics, and with
@@ -11,7 +12,7 @@ batches (eager, momentum 0 per batch; the library's
 
   PYTHONPATH=. python bench/diagnostics/bn_statistics_lag.py STEPS OUT_PREFIX
 """
-import gzip, json, os, sys, time
+import json, os, sys, time
 import numpy as np
 import tensorflow as tf
 import keras
@@ -19,14 +20,11 @@ import tfnvp
 
 __all__ = []
 
-def idx(path):
-  with gzip.open(path) as f:
-    data = f.read()
-  return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28, 1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import raw_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-root = os.path.join(os.environ.get("TFNVP_RAW_DATA_DIR", "../shared/data"), "mnist")
-train = idx(f"{root}/train-images-idx3-ubyte.gz")
-test = idx(f"{root}/t10k-images-idx3-ubyte.gz")
+
+train, test = raw_mnist.load()
 steps = int(sys.argv[1]); out = sys.argv[2]
 keras.utils.set_random_seed(0)
 flow = tfnvp.RealNVP((28, 28, 1), num_scales=2, hidden_channels=32, num_res_blocks=2)

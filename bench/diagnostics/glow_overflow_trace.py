@@ -2,7 +2,8 @@
 every bijector of the sampling direction.
 
 The script behind the evidence in BENCHMARKS.md ("Why Glow's samples
-overflowed"), kept as it was run. It trains `tfnvp.Glow` h96-d8 (2 levels)
+overflowed"), its logic as it was run (the data loading now
+shared in `raw_mnist.py`). It trains `tfnvp.Glow` h96-d8 (2 levels)
 with `FlowModel.fit` on the raw MNIST files for STEPS steps (Adam 1e-3,
 optional linear warm-up), prints every 100 steps the bits/dim of 500 test
 and 500 training images with the same weights (at pixel centres and with
@@ -15,7 +16,7 @@ for each coupling, actnorm and 1x1 convolution run backwards, the largest
       STEPS OUT_PREFIX [adam|adamax] [WARMUP_STEPS] [lu|nolu]
   # STEPS=0 loads OUT_PREFIX.weights.h5 instead of training.
 """
-import gzip, json, sys, time, os
+import json, os, sys, time
 import numpy as np
 import tensorflow as tf
 import keras
@@ -24,14 +25,11 @@ from tfnvp import bijectors
 
 __all__ = []
 
-def idx(path):
-  with gzip.open(path) as f:
-    data = f.read()
-  return np.frombuffer(data, np.uint8, offset=16).reshape(-1, 28, 28, 1)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import raw_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-root = os.path.join(os.environ.get("TFNVP_RAW_DATA_DIR", "../shared/data"), "mnist")
-train = idx(f"{root}/train-images-idx3-ubyte.gz")
-test = idx(f"{root}/t10k-images-idx3-ubyte.gz")
+
+train, test = raw_mnist.load()
 steps = int(sys.argv[1]); out = sys.argv[2]
 opt_name = sys.argv[3] if len(sys.argv) > 3 else "adam"
 warmup = int(sys.argv[4]) if len(sys.argv) > 4 else 0
