@@ -58,8 +58,9 @@ class RecalibrateMovingStatistics(keras.callbacks.Callback):
   `tfnvp-export` then use statistics that belong to the weights they use.
 
   Args:
-    make_batches: a callable returning an iterator over training batches
-      (of the model's distribution strategy); called once.
+    make_batches: a callable taking the optimizer step and returning an
+      iterator over training batches (of the model's distribution
+      strategy), the same for the same step.
     num_batches: Python `int >= 0`; `0` turns the callback off.
     checkpointer: the run's `training.checkpoints.Checkpointer` (its
       `step` is the optimizer step).
@@ -70,17 +71,15 @@ class RecalibrateMovingStatistics(keras.callbacks.Callback):
     self.make_batches = make_batches
     self.num_batches = num_batches
     self.checkpointer = checkpointer
-    self._batches = None
     self._done_at = None
 
   def recalibrate(self):
     step = self.checkpointer.step
     if not self.num_batches or self._done_at == step:
       return
-    if self._batches is None:
-      self._batches = self.make_batches()
+    batches = self.make_batches(step)
     self.model.recalibrate_moving_statistics(
-        next(self._batches) for _ in range(self.num_batches))
+        next(batches) for _ in range(self.num_batches))
     self._done_at = step
 
   def on_test_begin(self, logs=None):

@@ -206,9 +206,17 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
       data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
       num_examples=config.num_eval_examples))
 
+  def recalibration_data(step):
+    # Seeded by the step, so that a resumed run re-estimates the statistics
+    # from the same batches as an uninterrupted one.
+    return iter(distributed_dataset(strategy, lambda ctx: data.make_dataset(
+        config.dataset, spec.train_split, config.batch_size, training=True,
+        data_dir=data_dir, raw_data_dir=raw_data_dir,
+        seed=config.seed + 1 + step, input_context=ctx,
+        num_examples=config.num_train_examples)))
+
   recalibration = callbacks_lib.RecalibrateMovingStatistics(
-      lambda: iter(train_data(0)), config.bn_recalibration_batches,
-      checkpointer)
+      recalibration_data, config.bn_recalibration_batches, checkpointer)
   train_subset = distributed_dataset(strategy, lambda ctx: data.make_dataset(
       config.dataset, spec.train_split, config.batch_size, training=False,
       data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,

@@ -91,15 +91,19 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
   Also: validation bits/dim drops, `training.evaluate` reproduces the last
   validation number, and the run writes its config, logs and sample grids.
   """
+  # A constant rate: 16 steps of a cosine decay barely move a tiny model.
   common = SMALL + ["--data-dir", data_dir, "--epochs", "2",
-                    "--steps-per-epoch", "8", "--checkpoint-every", "4"]
+                    "--steps-per-epoch", "8", "--checkpoint-every", "4",
+                    "--lr-schedule", "constant"]
   whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
   _run("training.train", *common, "--model-dir", whole)
 
   history = _history(whole)
   assert [row["epoch"] for row in history] == ["0", "1"]
   first, last = (float(row["val_bits_per_dim"]) for row in history)
-  assert last < first - 0.2, history
+  # With the moving statistics re-estimated before each validation, the
+  # first epoch's figure no longer carries their lag: it drops ~0.11 here.
+  assert last < first - 0.05, history
   for name in ("config.json", "samples.png", "samples/epoch-0002.png"):
     assert os.path.exists(os.path.join(whole, name)), name
   assert any(Path(whole, "logs").rglob("events.out.tfevents.*"))
@@ -498,7 +502,9 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
        "--data-dir", data_dir, "--model-dir", model_dir, "--verbose", "2")
   history = _history(model_dir)
   first, last = (float(row["val_bits_per_dim"]) for row in history)
-  assert last < first - 0.2, history
+  # With the moving statistics re-estimated before each validation, the
+  # first epoch's figure no longer carries their lag: it drops ~0.11 here.
+  assert last < first - 0.05, history
   run = runs.load_run(model_dir)
   model, config = run.model, run.config
   assert config["model"]["name"] == "glow" and config["model"]["depth"] == 2
