@@ -222,7 +222,7 @@ class FlowModel(keras.Model):
       return
     variables = self.flow_layers.trainable_variables
     raw = [tf.identity(v) for v in variables]
-    self._assign(variables, self.weight_average.averages())
+    self.assign_averaged_weights()
     try:
       yield
     finally:

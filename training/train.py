@@ -194,34 +194,31 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
           "(--epochs x --steps-per-epoch).")
     return model
 
-  def train_data(skip_steps):
+  def pipeline(split, training, skip_steps=0, **options):
+    """A distributed input of `split` (see `data.make_dataset`)."""
     return distributed_dataset(strategy, lambda ctx: data.make_dataset(
-        config.dataset, spec.train_split, config.batch_size, training=True,
-        data_dir=data_dir, raw_data_dir=raw_data_dir, seed=config.seed,
-        input_context=ctx, num_examples=config.num_train_examples),
-                               skip_steps)
+        config.dataset, split, config.batch_size, training=training,
+        data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
+        **options), skip_steps)
 
-  validation = distributed_dataset(strategy, lambda ctx: data.make_dataset(
-      config.dataset, spec.eval_split, config.batch_size, training=False,
-      data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
-      num_examples=config.num_eval_examples))
+  def train_data(skip_steps):
+    return pipeline(spec.train_split, True, skip_steps, seed=config.seed,
+                    num_examples=config.num_train_examples)
+
+  validation = pipeline(spec.eval_split, False,
+                        num_examples=config.num_eval_examples)
 
   def recalibration_data(step):
     # Seeded by the step, so that a resumed run re-estimates the statistics
     # from the same batches as an uninterrupted one.
-    return iter(distributed_dataset(strategy, lambda ctx: data.make_dataset(
-        config.dataset, spec.train_split, config.batch_size, training=True,
-        data_dir=data_dir, raw_data_dir=raw_data_dir,
-        seed=config.seed + 1 + step, input_context=ctx,
-        num_examples=config.num_train_examples)))
+    return iter(pipeline(spec.train_split, True, seed=config.seed + 1 + step,
+                         num_examples=config.num_train_examples))
 
   recalibration = callbacks_lib.RecalibrateMovingStatistics(
       recalibration_data, config.bn_recalibration_batches, checkpointer)
-  train_subset = distributed_dataset(strategy, lambda ctx: data.make_dataset(
-      config.dataset, spec.train_split, config.batch_size, training=False,
-      data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
-      num_examples=config.num_eval_examples or
-      builder.info.splits[spec.eval_split].num_examples))
+  train_subset = pipeline(
+      spec.train_split, False, num_examples=config.num_eval_examples or
+      builder.info.splits[spec.eval_split].num_examples)
   run_callbacks = [
       recalibration,
       callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every,
