@@ -73,27 +73,21 @@ model.save_weights(out + ".weights.h5")
 
 # Trace the sampling direction.
 trace = []
-orig_c = bijectors.AffineCoupling._augmented_inverse
-def c_inv(self, y):
-  outp, extra = orig_c(self, y)
-  trace.append((self.name, float(tf.reduce_max(tf.abs(y))), float(tf.reduce_max(tf.abs(outp))),
-                int(tf.reduce_sum(tf.cast(~tf.math.is_finite(outp), tf.int32)))))
-  return outp, extra
-bijectors.AffineCoupling._augmented_inverse = c_inv
-orig_a = bijectors.ActNorm._augmented_inverse
-def a_inv(self, y):
-  outp, extra = orig_a(self, y)
-  trace.append((self.name, float(tf.reduce_max(tf.abs(y))), float(tf.reduce_max(tf.abs(outp))),
-                int(tf.reduce_sum(tf.cast(~tf.math.is_finite(outp), tf.int32)))))
-  return outp, extra
-bijectors.ActNorm._augmented_inverse = a_inv
-orig_i = bijectors.InvertibleConv1x1._inverse
-def i_inv(self, y):
-  outp = orig_i(self, y)
-  trace.append((self.name, float(tf.reduce_max(tf.abs(y))), float(tf.reduce_max(tf.abs(outp))),
-                int(tf.reduce_sum(tf.cast(~tf.math.is_finite(outp), tf.int32)))))
-  return outp
-bijectors.InvertibleConv1x1._inverse = i_inv
+def traced(cls, name, augmented):
+  """Wraps `cls.name` to append (layer, max |input|, max |output|, #non-finite)."""
+  original = getattr(cls, name)
+  def wrapper(self, y):
+    result = original(self, y)
+    outp = result[0] if augmented else result
+    trace.append((self.name, float(tf.reduce_max(tf.abs(y))), float(tf.reduce_max(tf.abs(outp))),
+                  int(tf.reduce_sum(tf.cast(~tf.math.is_finite(outp), tf.int32)))))
+    return result
+  setattr(cls, name, wrapper)
+
+
+traced(bijectors.AffineCoupling, "_augmented_inverse", augmented=True)
+traced(bijectors.ActNorm, "_augmented_inverse", augmented=True)
+traced(bijectors.InvertibleConv1x1, "_inverse", augmented=False)
 result = dict(records=records)
 for T in (1.0, 0.7):
   trace.clear()
