@@ -144,11 +144,11 @@ def equal_time_steps(images_per_second, minutes, batch=TRAIN_BATCH):
   return epochs, max(1, round(steps / epochs))
 
 
-def _run(args, log, env=None):
+def _run(args, log):
   log("    $ " + shlex.join(args))
   result = subprocess.run([sys.executable, *args], cwd=REPO, check=False,
                           capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=REPO, **(env or {})))
+                          env=dict(os.environ, PYTHONPATH=REPO))
   if result.returncode:
     raise RuntimeError(f"{shlex.join(args)} failed:\n"
                        f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")

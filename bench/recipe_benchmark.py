@@ -28,7 +28,6 @@ Usage (from the repository root; data from $TFNVP_RAW_DATA_DIR, as for
 """
 
 import argparse
-import concurrent.futures
 import dataclasses
 import datetime
 import functools
@@ -36,7 +35,6 @@ import json
 import os
 import shlex
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -84,28 +82,20 @@ def count_nonfinite_samples(model_dir, num_samples, temperature, batch=100):
 
 
 def train_and_evaluate(model, dataset, minutes, rate, run_dir, flags=(),
-                       num_samples=1000, log=print, threads=None):
-  """Trains `model` for `minutes` at `rate` images/s; returns its results.
-
-  `threads`, if set, limits the training's TensorFlow and oneDNN thread
-  pools (to run several trainings side by side).
-  """
+                       num_samples=1000, log=print):
+  """Trains `model` for `minutes` at `rate` images/s; returns its results."""
   epochs, steps_per_epoch = glow_benchmark.equal_time_steps(rate, minutes)
   log(f"  {dataset} {minutes:g} min: {model.name} {model.label} "
       f"{shlex.join(flags) or '(default recipe)'}, {epochs} x "
       f"{steps_per_epoch} steps ...")
-  env = None if threads is None else {
-      name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS",
-                                      "TF_NUM_INTEROP_THREADS",
-                                      "OMP_NUM_THREADS")}
   glow_benchmark._run([  # pylint: disable=protected-access
       "-m", "training.train", "--dataset", dataset, "--model-dir", run_dir,
       *model.train_flags(), "--batch-size", str(glow_benchmark.TRAIN_BATCH),
       "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch),
       "--num-eval-examples", "2000", "--checkpoint-every",
-      str(steps_per_epoch), "--verbose", "2", *flags], log, env)
+      str(steps_per_epoch), "--verbose", "2", *flags], log)
   text = glow_benchmark._run(  # pylint: disable=protected-access
-      ["-m", "training.evaluate", "--model-dir", run_dir], log, env)
+      ["-m", "training.evaluate", "--model-dir", run_dir], log)
   rows = plot_history.read_history(run_dir)
   gaps = [abs(r["val_bits_per_dim"] - r["train_eval_bits_per_dim"])
           for r in rows if "train_eval_bits_per_dim" in r]
@@ -149,14 +139,10 @@ def format_report(results, params, command, seconds, curves):
       f"`{command}` on {datetime.date.today().isoformat()}: "
       f"{os.cpu_count()} CPUs, {benchmark.cpu_model()}; {seconds / 60:.0f} "
       "min in all. Each budget is turned into optimizer steps (batch 64) by "
-      "the model's training rate measured alone at the start of the run; "
-      "\"wall min\" is how long the training took, "
-      + ("alone." if results[0].get("jobs", 1) == 1 else
-         f"{results[0]['jobs']} trainings side by side, each on "
-         f"{os.cpu_count() // results[0]['jobs']} of the CPUs' threads."),
+      "the model's training rate measured at the start of the run.",
       "",
       "| dataset | budget, min | model | config | params | recipe | steps | "
-      "wall min | val bits/dim (2,000) | test bits/dim (all) | max "
+      "measured min | val bits/dim (2,000) | test bits/dim (all) | max "
       "val-train gap | non-finite samples T=1.0 / 0.7 |",
       "|---|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
   ]
@@ -198,10 +184,6 @@ def main(argv=None):
                       help="DATASET:MINUTES[,MINUTES...] (default mnist:10)")
   parser.add_argument("--baseline", action="store_true",
                       help="also train with tfnvp 0.2's recipe")
-  parser.add_argument("--jobs", type=int, default=1,
-                      help="trainings run side by side, each on CPUs/JOBS "
-                      "threads (rates are measured alone, so the step "
-                      "counts do not depend on it)")
   parser.add_argument("--runs-dir", default="/tmp/recipe_benchmark",
                       help="folder of the training runs")
   parser.add_argument("--curves-dir", default="bench/figures",
@@ -213,8 +195,6 @@ def main(argv=None):
   parser.add_argument("--json", metavar="PATH",
                       help="write the raw results to PATH (after each run)")
   args = parser.parse_args(argv)
-  if args.jobs < 1:
-    parser.error(f"--jobs must be at least 1; got {args.jobs}")
   settings = benchmark.Settings()
   num_samples = 1000
   if args.quick:
@@ -234,44 +214,24 @@ def main(argv=None):
                                               "images_per_second")
     params[model.label] = row["params"]
   recipes = [()] + ([BASELINE_FLAGS] if args.baseline else [])
-  runs = []  # (dataset, minutes, model, flags, tag, run_dir)
-  for dataset, budgets in args.budgets:
-    for minutes in budgets:
-      for flags in recipes:
-        tag = "baseline" if flags else "default"
-        for model in models:
-          runs.append((dataset, minutes, model, flags, tag, os.path.join(
-              args.runs_dir, f"{dataset}-{minutes:g}min-{model.label}-{tag}")))
-  from training import data  # pylint: disable=import-outside-toplevel
-  for dataset, _ in args.budgets:  # once, not by runs side by side
-    data.prepare(dataset)
-  threads = None if args.jobs == 1 else max(1, os.cpu_count() // args.jobs)
-  results = [None] * len(runs)
-  lock = threading.Lock()
-
-  def run(index):
-    dataset, minutes, model, flags, _, run_dir = runs[index]
-    result = train_and_evaluate(model, dataset, minutes, rates[model.label],
-                                run_dir, flags, num_samples, log, threads)
-    with lock:
-      results[index] = dict(result, jobs=args.jobs)
-      if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-          json.dump({"rates": rates, "params": params,
-                     "results": [r for r in results if r]}, f, indent=1)
-
-  # Longest first, so that the runs side by side end at about one time.
-  order = sorted(range(len(runs)), key=lambda i: -runs[i][1])
-  with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-    for future in [pool.submit(run, i) for i in order]:
-      future.result()
-  curves = []
+  results, curves = [], []
   os.makedirs(args.curves_dir, exist_ok=True)
   for dataset, budgets in args.budgets:
     for minutes in budgets:
-      labelled = [f"{model.kind} {model.label} {tag}={run_dir}"
-                  for d, m, model, _, tag, run_dir in runs
-                  if (d, m) == (dataset, minutes)]
+      labelled = []
+      for flags in recipes:
+        tag = "baseline" if flags else "default"
+        for model in models:
+          run_dir = os.path.join(args.runs_dir,
+                                 f"{dataset}-{minutes:g}min-{model.label}-{tag}")
+          results.append(train_and_evaluate(
+              model, dataset, minutes, rates[model.label], run_dir, flags,
+              num_samples, log))
+          labelled.append(f"{model.kind} {model.label} {tag}={run_dir}")
+          if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+              json.dump({"rates": rates, "params": params,
+                         "results": results}, f, indent=1)
       png = os.path.join(args.curves_dir,
                          f"recipe_{dataset}_{minutes:g}min.png")
       plot_history.main([*labelled, "--out", png])
