@@ -132,15 +132,19 @@ def run_speed(realnvp, glow, jit_modes, settings, log=print):
   return rows
 
 
-def equal_time_steps(images_per_second, minutes, batch=TRAIN_BATCH):
+def equal_time_steps(images_per_second, minutes, batch=TRAIN_BATCH,
+                     max_epochs=None):
   """`(epochs, steps_per_epoch)` for `minutes` of training at a rate.
 
-  About `STEPS_PER_EPOCH` steps per epoch (one validation each); the total
-  `epochs * steps_per_epoch` is within `epochs / 2` steps of the exact
-  count `minutes * 60 * images_per_second / batch`.
+  About `STEPS_PER_EPOCH` steps per epoch (one validation each), but at
+  most `max_epochs` epochs; the total `epochs * steps_per_epoch` is within
+  `epochs / 2` steps of the exact count
+  `minutes * 60 * images_per_second / batch`.
   """
   steps = max(1, round(minutes * 60 * images_per_second / batch))
   epochs = max(1, round(steps / STEPS_PER_EPOCH))
+  if max_epochs is not None:
+    epochs = min(epochs, max_epochs)
   return epochs, max(1, round(steps / epochs))
 
 
