@@ -10,9 +10,9 @@ One command, on one machine and in one run:
    optimizer steps that its measured rate covers in that many minutes (so
    the figures do not depend on what else the machine runs meanwhile), by
    the recipe `training.train` picks for its architecture when no recipe
-   flag is given. `--baseline [DATASET ...]` adds, in the same run, the recipe of
-   tfnvp 0.2 (Adam 1e-3, constant, no averaging, no batch-norm
-   recalibration) for comparison.
+   flag is given. `--baseline [DATASET ...]` adds, in the same run, the
+   recipe of tfnvp 0.2 (Adam 1e-3, constant, no averaging, no batch-norm
+   recalibration) on those datasets (all if none is named).
 3. Results. `python -m training.evaluate` on every test image (the
    paper's metric: bits/dim of uniformly dequantized pixels), the largest
    gap between validation and training-subset bits/dim at an epoch end, and
