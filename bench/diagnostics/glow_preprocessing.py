@@ -6,9 +6,10 @@ bits/dim of 1,000 test images (uniform dequantization, fixed noise) every
 EVERY steps.
 
 Glow's couplings scale by `sigmoid(raw + 2) < 1` from data to latent:
-they can only contract, so a narrow peak of the data density (MNIST's
-background, a third of a bit wide per pixel after dequantization) must be
-widened by the actnorms (one scale per channel) or the prior alone. The
+they can only contract, so the narrow peaks of the data density (81% of
+MNIST's training pixels are 0, dequantized into [0, 1) of a 256-wide
+range) must be widened by the actnorms (one scale per channel) or the
+prior alone. The
 logit map widens values near 0 and 255 by itself.
 
   TFNVP_RAW_DATA_DIR=../shared/data PYTHONPATH=. python \
