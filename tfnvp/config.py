@@ -9,6 +9,7 @@ from tfnvp.flows.glow import glow_level_shapes
 from tfnvp.flows.real_nvp import RealNVP
 from tfnvp.flows.real_nvp import coupling_plan
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.precision import resolve_network_dtype
 from tfnvp.networks.glow import COUPLINGS
 
 __all__ = ["COUPLINGS", "MODELS", "ModelConfig"]
@@ -40,6 +41,10 @@ class ModelConfig:
     lu_decomposed: Glow: LU-parameterized 1x1 convolutions.
     learn_prior: Glow: a learned prior at each split.
     dtype: `"float32"` or `"float64"`.
+    network_dtype: compute dtype of the coupling networks, `"bfloat16"` or
+      `"float16"` for mixed precision, `dtype` for none, or `None` to
+      follow Keras's global policy when the flow is made (`from_flow`
+      records what a flow uses).
 
   Raises:
     ValueError: for an unknown model, a depth too deep for `image_shape`,
@@ -51,7 +56,8 @@ class ModelConfig:
   config = tfnvp.ModelConfig(name="glow", image_shape=(32, 32, 3),
                              num_scales=3, depth=32, hidden_channels=512)
   flow = config.make_flow()                       # a tfnvp.Glow
-  tfnvp.ModelConfig.from_flow(flow) == config     # True
+  tfnvp.ModelConfig.from_flow(flow) == dataclasses.replace(
+      config, network_dtype="float32")            # True (no mixed policy)
   ```
   """
 
@@ -67,6 +73,7 @@ class ModelConfig:
   lu_decomposed: bool = True
   learn_prior: bool = True
   dtype: str = "float32"
+  network_dtype: str | None = None
 
   def __post_init__(self):
     if self.name not in MODELS:
@@ -80,6 +87,8 @@ class ModelConfig:
     if self.dtype not in ("float32", "float64"):
       raise ValueError(
           f"`dtype` must be 'float32' or 'float64'; got {self.dtype!r}.")
+    if self.network_dtype is not None:
+      resolve_network_dtype(self.network_dtype, self.dtype)  # raises if bad
     if self.name == "realnvp":
       coupling_plan(self.image_shape, self.num_scales)  # raises if too deep
       check_int("num_res_blocks", self.num_res_blocks, 0)
@@ -105,16 +114,16 @@ class ModelConfig:
     Returns:
       A `tfnvp.RealNVP` or `tfnvp.Glow`.
     """
-    dtype = tf.as_dtype(self.dtype)
+    kwargs.update(training=training, layers=layers,
+                  dtype=tf.as_dtype(self.dtype),
+                  network_dtype=self.network_dtype)
     if self.name == "glow":
       return Glow(self.image_shape, self.num_scales, self.depth,
                   self.hidden_channels, self.coupling, self.lu_decomposed,
-                  self.learn_prior, training=training, layers=layers,
-                  dtype=dtype, **kwargs)
+                  self.learn_prior, **kwargs)
     return RealNVP(self.image_shape, self.num_scales, self.hidden_channels,
                    self.num_res_blocks, logit_alpha=self.logit_alpha,
-                   batch_norm_momentum=self.batch_norm_momentum,
-                   training=training, layers=layers, dtype=dtype, **kwargs)
+                   batch_norm_momentum=self.batch_norm_momentum, **kwargs)
 
   @classmethod
   def from_flow(cls, flow):
@@ -129,7 +138,8 @@ class ModelConfig:
           f"`flow` must be a tfnvp.RealNVP or tfnvp.Glow; got {flow!r}.")
     common = dict(image_shape=tuple(p["image_shape"]),
                   hidden_channels=p["hidden_channels"],
-                  dtype=tf.as_dtype(p["dtype"]).name)
+                  dtype=tf.as_dtype(p["dtype"]).name,
+                  network_dtype=flow.network_dtype)
     if isinstance(flow, Glow):
       return cls(name="glow", num_scales=p["num_levels"], depth=p["depth"],
                  coupling=p["coupling"],

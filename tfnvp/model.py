@@ -87,6 +87,15 @@ class FlowModel(keras.Model):
   not finite (divergence), raises `tf.errors.InvalidArgumentError` with the
   step and the values, before any weight is updated.
 
+  Mixed precision: the model computes in the flow's dtype and its coupling
+  networks in the flow's `network_dtype`. For float16 networks `compile`
+  wraps the optimizer in `keras.optimizers.LossScaleOptimizer` (unless
+  `auto_scale_loss=False`, as Keras does for a `"mixed_float16"` model):
+  the loss is multiplied by the dynamic scale, the gradients are unscaled
+  before clipping, and a step whose scaled gradients overflow is skipped
+  by the optimizer (which halves the scale) instead of raising; a
+  non-finite loss still raises.
+
   Polyak averaging (`ema_decay`): after each optimizer step the model
   updates `model.weight_average`, a `tfnvp.averaging.PolyakAverage` of the
   trainable variables of `flow.layers`, bias-corrected:
@@ -120,12 +129,13 @@ class FlowModel(keras.Model):
       (Real NVP's 100), or `None`.
     ema_decay: decay of the Polyak average of the weights, a number in
       `[0, 1)` (e.g. `0.999`), or `None`; `0` and `None` keep no average.
-    **kwargs: forwarded to `keras.Model` (`name`).
+    **kwargs: forwarded to `keras.Model` (`name`; a `dtype` must be the
+      flow's).
 
   Raises:
     TypeError: if `flow` is not a tfnvp flow.
-    ValueError: for a negative `l2`, a non-positive `clip_norm` or an
-      `ema_decay` outside `[0, 1)`.
+    ValueError: for a negative `l2`, a non-positive `clip_norm`, an
+      `ema_decay` outside `[0, 1)` or a `dtype` other than the flow's.
 
   #### Examples
 
@@ -151,10 +161,19 @@ class FlowModel(keras.Model):
 
   def __init__(self, flow, l2=5e-5, clip_norm=100.0, ema_decay=None,
                **kwargs):
-    super().__init__(**kwargs)
     if not isinstance(flow, ImageFlow):
       raise TypeError(
           f"`flow` must be a tfnvp.RealNVP or tfnvp.Glow; got {flow!r}.")
+    # The model computes in the flow's dtype whatever Keras's global policy:
+    # a mixed policy would cast float images and the flow's own variables to
+    # the low precision. Its networks carry the precision (`network_dtype`).
+    dtype = keras.dtype_policies.get(kwargs.pop("dtype", None) or
+                                     flow.dtype.name)
+    if dtype.name != flow.dtype.name:
+      raise ValueError(
+          f"`dtype` must be the flow's, {flow.dtype.name!r}; got "
+          f"{dtype.name!r}. Mixed precision is the flow's `network_dtype`.")
+    super().__init__(dtype=dtype, **kwargs)
     if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (
         math.isfinite(l2) and l2 >= 0):
       raise ValueError(f"`l2` must be a finite number >= 0; got {l2!r}.")
@@ -186,6 +205,25 @@ class FlowModel(keras.Model):
     self._num_dims = math.prod(self.model_config.image_shape)
     self._recalibrate_fn = None
     self.built = True  # every weight exists: nothing for Keras to build
+
+  def compile(self, optimizer="rmsprop", *args, auto_scale_loss=True,
+              **kwargs):
+    """`keras.Model.compile`; wraps the optimizer in a
+    `keras.optimizers.LossScaleOptimizer` for a flow with float16 networks
+    (with `auto_scale_loss`, Keras's own argument)."""
+    super().compile(optimizer, *args, auto_scale_loss=auto_scale_loss,
+                    **kwargs)
+    if (auto_scale_loss and self.model_config.network_dtype == "float16" and
+        self.optimizer is not None and
+        not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
+      self.optimizer = keras.optimizers.LossScaleOptimizer(
+          self.optimizer, name="loss_scale_optimizer")
+
+  def compile_from_config(self, config):
+    """Compiles a loaded model as `keras.Model` does (through `compile`)."""
+    self.compile(**keras.saving.deserialize_keras_object(config))
+    if self.optimizer is not None:
+      self.optimizer.build(self.trainable_variables)
 
   def _make_flow(self, training):
     return self.model_config.make_flow(training, self.flow_layers,
@@ -393,19 +431,30 @@ class FlowModel(keras.Model):
     if context is not None:
       count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
     variables = self.trainable_variables
+    scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
     with tf.GradientTape() as tape:
       log_prob = self._make_flow(training=True).log_prob(images)
       loss = (-tf.reduce_sum(log_prob) / count +
               tf.cast(self._penalty(), dtype) / num_replicas)
-    grads = tape.gradient(loss, variables)
+      # The dynamic loss scale, a power of 2: (un)scaling is exact.
+      scale = (self.optimizer.scale_loss(tf.ones([], dtype)) if scaled
+               else None)
+      objective = loss * scale if scaled else loss
+    grads = tape.gradient(objective, variables)
     if context is not None:
       grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
       loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+    if scaled:
+      grads = [g / scale for g in grads]
     norm = tf.linalg.global_norm(grads)
     # Every replica sees the same global loss and norm, so all stop together,
-    # before the optimizer touches a weight.
+    # before the optimizer touches a weight. Under loss scaling an
+    # overflowing gradient is the optimizer's to skip.
+    finite = tf.math.is_finite(loss)
+    if not scaled:
+      finite &= tf.math.is_finite(norm)
     check = tf.debugging.Assert(
-        tf.math.is_finite(loss) & tf.math.is_finite(norm),
+        finite,
         ["Training diverged: non-finite loss or gradient norm at optimizer "
          "step", self.optimizer.iterations, "loss:", loss, "gradient norm:",
          norm, "No weight was updated by this step; lower the learning rate "
@@ -417,6 +466,8 @@ class FlowModel(keras.Model):
     if context is not None:
       # The optimizer sums the replicas' gradients again.
       grads = [g / num_replicas for g in grads]
+    if scaled:
+      grads = [g * scale for g in grads]   # the optimizer unscales them
     self.optimizer.apply_gradients(zip(grads, variables))
     if self.weight_average is not None:
       self.weight_average.update(self.flow_layers.trainable_variables)

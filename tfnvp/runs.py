@@ -132,7 +132,7 @@ class Run:
     return self.model.flow
 
 
-def load_run(model_dir, checkpoint=None, averaged=True):
+def load_run(model_dir, checkpoint=None, averaged=True, network_dtype=None):
   """The `FlowModel` of a run folder with a checkpoint's weights.
 
   A run trained with Polyak averaging (`ema_decay` in `config.json`) gives
@@ -147,6 +147,9 @@ def load_run(model_dir, checkpoint=None, averaged=True):
       variables get the averaged weights (`model.assign_averaged_weights()`:
       what `tfnvp-evaluate` and `tfnvp-export` use) or keep the raw ones.
       `model.evaluate` and `predict` use the averages either way.
+    network_dtype: the coupling networks' precision (`"float32"`,
+      `"bfloat16"`, `"float16"`), or `None` for the run's (config.json).
+      The checkpoints are the same in every precision.
 
   Returns:
     A `Run`.
@@ -161,6 +164,9 @@ def load_run(model_dir, checkpoint=None, averaged=True):
   config = read_config(model_dir)
   config_path = os.path.join(model_dir, CONFIG_FILE)
   model_config = ModelConfig.from_dict(config["model"], source=config_path)
+  if network_dtype is not None:
+    model_config = dataclasses.replace(model_config,
+                                       network_dtype=network_dtype)
   if checkpoint is None:
     paths = checkpoint_paths(model_dir)
     if not paths:

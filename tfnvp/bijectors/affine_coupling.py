@@ -109,14 +109,16 @@ class AffineCoupling(tfb.Bijector):
     parity: `0` or `1`, selects one of the two complementary partitions.
     shift_and_log_scale_fn: callable mapping its input (`b * x` for the
       checkerboard, the passed half `x_p` for channels) to a pair `(shift,
-      log_scale)` shaped like that input.
+      log_scale)` shaped like that input and of its dtype (a network may
+      compute in a lower precision inside, as `tfnvp.networks`' do under a
+      mixed policy).
     validate_args: Python `bool`, whether to check arguments at run time.
     name: Python `str`, name of the bijector.
 
   Raises:
     ValueError: for an unknown `mask_type` or a `parity` not in `{0, 1}`; at
       call time, for inputs of rank < 3, a channel coupling on an odd number
-      of channels, or a network output of the wrong shape.
+      of channels, or a network output of the wrong shape or dtype.
     TypeError: if `shift_and_log_scale_fn` is not callable.
 
   #### Examples
@@ -190,6 +192,12 @@ class AffineCoupling(tfb.Bijector):
             f"{self.name}: `shift_and_log_scale_fn` must return tensors shaped "
             f"like its input {inputs.shape}; got {label} of shape "
             f"{value.shape}.")
+      if value.dtype != inputs.dtype:
+        raise ValueError(
+            f"{self.name}: `shift_and_log_scale_fn` must return tensors of "
+            f"its input's dtype {inputs.dtype.name} (a mixed-precision "
+            f"network casts its output back); got {label} of dtype "
+            f"{value.dtype.name}.")
     return shift, log_scale
 
   def _split(self, x):

@@ -10,7 +10,10 @@ from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_image_shape
+from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.precision import network_policy
+from tfnvp.internal.precision import resolve_network_dtype
 
 __all__ = ["Glow", "GlowLayers", "glow_level_shapes"]
 
@@ -61,12 +64,14 @@ class GlowLayers(keras.layers.Layer):
     learn_prior: whether each split has a learned prior.
     seed: Python `int` or `None`: the 1x1 convolutions start from rotations
       seeded `seed + i`.
+    network_dtype: compute dtype of the coupling networks and priors
+      (their variables have the layer's dtype), see `tfnvp.Glow`.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
   """
 
   def __init__(self, image_shape, num_levels, depth, hidden_channels,
                coupling="affine", lu_decomposed=True, learn_prior=True,
-               seed=None, **kwargs):
+               seed=None, network_dtype=None, **kwargs):
     super().__init__(**kwargs)
     shapes = glow_level_shapes(image_shape, num_levels)
     check_int("depth", depth, 1)
@@ -80,6 +85,9 @@ class GlowLayers(keras.layers.Layer):
     self.learn_prior = bool(learn_prior)
     self.seed = seed
     policy = self.dtype_policy
+    self.network_dtype = resolve_network_dtype(network_dtype,
+                                               policy.variable_dtype)
+    net_policy = network_policy(self.network_dtype, policy.variable_dtype)
     step = 0
     for level, shape in enumerate(shapes):
       channels = shape[-1]
@@ -96,13 +104,13 @@ class GlowLayers(keras.layers.Layer):
         # The coupling's network sees and outputs half of the channels.
         half = shape[:-1] + (channels // 2,)
         net = networks.GlowCouplingNetwork(
-            channels // 2, hidden_channels, coupling, dtype=policy,
+            channels // 2, hidden_channels, coupling, dtype=net_policy,
             name=f"coupling_{step}")
         net.build((None,) + half)
         setattr(self, f"coupling_{step}", net)
         step += 1
       if learn_prior and level < num_levels - 1:
-        prior = networks.GlowSplitPrior(channels, dtype=policy,
+        prior = networks.GlowSplitPrior(channels, dtype=net_policy,
                                         name=f"prior_{level}")
         prior.build((None,) + half)
         setattr(self, f"prior_{level}", prior)
@@ -128,7 +136,8 @@ class GlowLayers(keras.layers.Layer):
     config.update(image_shape=self.image_shape, num_levels=self.num_levels,
                   depth=self.depth, hidden_channels=self.hidden_channels,
                   coupling=self.coupling, lu_decomposed=self.lu_decomposed,
-                  learn_prior=self.learn_prior, seed=self.seed)
+                  learn_prior=self.learn_prior, seed=self.seed,
+                  network_dtype=self.network_dtype)
     return config
 
 
@@ -223,6 +232,11 @@ class Glow(ImageFlow):
     training: Python `bool`, see above.
     layers: a `GlowLayers` to share variables with, or `None`.
     dtype: `tf.float32` or `tf.float64`.
+    network_dtype: compute dtype of the coupling networks and the learned
+      priors: `None` (the default: Keras's global policy, `"bfloat16"`
+      under `"mixed_bfloat16"`, `"float16"` under `"mixed_float16"`, else
+      `dtype`), `dtype`, or `"bfloat16"`/`"float16"` for a float32 flow.
+      See `tfnvp.flows.ImageFlow` for what stays exact.
     validate_args: Python `bool`; if `True`, `log_prob` checks that its input
       is finite and in `[0, 256)`.
     name: Python `str`, name of the distribution.
@@ -251,7 +265,7 @@ class Glow(ImageFlow):
   def __init__(self, image_shape, num_levels=2, depth=8, hidden_channels=128,
                coupling="affine", lu_decomposed=True, learn_prior=True,
                seed=None, training=False, layers=None, dtype=tf.float32,
-               validate_args=False, name="Glow"):
+               network_dtype=None, validate_args=False, name="Glow"):
     parameters = dict(locals())
     image_shape = check_image_shape(image_shape)
     dtype = tf.as_dtype(dtype)
@@ -262,13 +276,13 @@ class Glow(ImageFlow):
                     coupling=coupling, lu_decomposed=bool(lu_decomposed),
                     learn_prior=bool(learn_prior))
     if layers is None:
-      layers = GlowLayers(dtype=dtype.name, seed=seed, name=f"{name}_layers",
+      layers = GlowLayers(dtype=dtype.name, seed=seed,
+                          network_dtype=network_dtype, name=f"{name}_layers",
                           **expected)
     else:
-      got = {k: getattr(layers, k, None) for k in expected}
-      if got != expected:
-        raise ValueError(f"`layers` was built for {got}, not {expected}.")
-    parameters["layers"] = layers   # so that `copy()` shares the variables
+      check_layers(layers, expected, network_dtype, dtype)
+    # So that `copy()` shares the variables (and their precision).
+    parameters.update(layers=layers, network_dtype=layers.network_dtype)
     preprocess = tfb.Chain([tfb.Shift(tf.constant(-0.5, dtype)),
                             tfb.Scale(tf.constant(1.0 / 256.0, dtype))],
                            name="preprocess")

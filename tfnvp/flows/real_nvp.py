@@ -11,7 +11,10 @@ from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_image_shape
+from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.precision import network_policy
+from tfnvp.internal.precision import resolve_network_dtype
 
 __all__ = ["CouplingSpec", "RealNVP", "RealNVPLayers", "coupling_plan"]
 
@@ -86,12 +89,18 @@ class RealNVPLayers(keras.layers.Layer):
     num_res_blocks: residual blocks per coupling network.
     batch_norm_momentum: momentum of all moving statistics.
     batch_norm_epsilon: epsilon of the batch-norm bijectors.
+    network_dtype: compute dtype of the coupling networks (their variables
+      have the layer's dtype), see `tfnvp.RealNVP`.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
   """
 
   def __init__(self, image_shape, num_scales, hidden_channels, num_res_blocks,
-               batch_norm_momentum=0.95, batch_norm_epsilon=1e-4, **kwargs):
+               batch_norm_momentum=0.95, batch_norm_epsilon=1e-4,
+               network_dtype=None, **kwargs):
     super().__init__(**kwargs)
+    variable_dtype = self.dtype_policy.variable_dtype
+    self.network_dtype = resolve_network_dtype(network_dtype, variable_dtype)
+    net_policy = network_policy(self.network_dtype, variable_dtype)
     self.image_shape = check_image_shape(image_shape)
     self.num_scales = num_scales
     self.hidden_channels = hidden_channels
@@ -110,7 +119,7 @@ class RealNVPLayers(keras.layers.Layer):
           channels // 2 if spec.mask_type == "channel" else channels,)
       net = networks.ResNetShiftAndLogScale(
           net_shape[-1], hidden_channels, num_res_blocks, batch_norm_momentum,
-          dtype=self.dtype_policy, name=f"coupling_{i}")
+          dtype=net_policy, name=f"coupling_{i}")
       net.build((None,) + net_shape)
       setattr(self, f"coupling_{i}", net)
       setattr(self, f"batch_norm_{i}", networks.MovingMoments(
@@ -140,7 +149,8 @@ class RealNVPLayers(keras.layers.Layer):
                   hidden_channels=self.hidden_channels,
                   num_res_blocks=self.num_res_blocks,
                   batch_norm_momentum=self.batch_norm_momentum,
-                  batch_norm_epsilon=self.batch_norm_epsilon)
+                  batch_norm_epsilon=self.batch_norm_epsilon,
+                  network_dtype=self.network_dtype)
     return config
 
 
@@ -232,6 +242,11 @@ class RealNVP(ImageFlow):
     layers: a `RealNVPLayers` to share variables with (as `copy()` does), or
       `None` to create one.
     dtype: `tf.float32` or `tf.float64`.
+    network_dtype: compute dtype of the coupling networks: `None` (the
+      default: Keras's global policy, `"bfloat16"` under
+      `"mixed_bfloat16"`, `"float16"` under `"mixed_float16"`, else
+      `dtype`), `dtype`, or `"bfloat16"`/`"float16"` for a float32 flow.
+      See `tfnvp.flows.ImageFlow` for what stays exact.
     validate_args: Python `bool`; if `True`, `log_prob` checks that its input
       is finite and (with `logit_alpha`) in `[0, 256)`. Shapes, ranks and
       dtypes are always checked.
@@ -267,7 +282,8 @@ class RealNVP(ImageFlow):
   def __init__(self, image_shape, num_scales=2, hidden_channels=64,
                num_res_blocks=8, logit_alpha=0.05, batch_norm_momentum=0.95,
                batch_norm_epsilon=1e-4, training=False, layers=None,
-               dtype=tf.float32, validate_args=False, name="RealNVP"):
+               dtype=tf.float32, network_dtype=None, validate_args=False,
+               name="RealNVP"):
     parameters = dict(locals())
     image_shape = check_image_shape(image_shape)
     plan = coupling_plan(image_shape, num_scales)
@@ -279,16 +295,15 @@ class RealNVP(ImageFlow):
     if layers is None:
       layers = RealNVPLayers(image_shape, num_scales, hidden_channels,
                              num_res_blocks, batch_norm_momentum,
-                             batch_norm_epsilon, dtype=dtype.name,
-                             name=f"{name}_layers")
+                             batch_norm_epsilon, network_dtype=network_dtype,
+                             dtype=dtype.name, name=f"{name}_layers")
     else:
       expected = dict(image_shape=image_shape, num_scales=num_scales,
                       hidden_channels=hidden_channels,
                       num_res_blocks=num_res_blocks)
-      got = {k: getattr(layers, k, None) for k in expected}
-      if got != expected:
-        raise ValueError(f"`layers` was built for {got}, not {expected}.")
-    parameters["layers"] = layers   # so that `copy()` shares the variables
+      check_layers(layers, expected, network_dtype, dtype)
+    # So that `copy()` shares the variables (and their precision).
+    parameters.update(layers=layers, network_dtype=layers.network_dtype)
     self._logit_alpha = logit_alpha
     flow = _build_flow(plan, layers, bool(training), validate_args)
     if logit_alpha is not None:

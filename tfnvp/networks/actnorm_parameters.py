@@ -46,13 +46,17 @@ class ActNormParameters(keras.layers.Layer):
       raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}.")
     self.channels = channels
     self.epsilon = epsilon
+    # Read in their own dtype (no autocasting under a mixed policy):
+    # `values` casts them, and the initialization computes in it.
     self.bias = self.add_weight(shape=(channels,), initializer="zeros",
-                                aggregation="mean", name="bias")
+                                aggregation="mean", autocast=False,
+                                name="bias")
     self.log_scale = self.add_weight(shape=(channels,), initializer="zeros",
-                                     aggregation="mean", name="log_scale")
+                                     aggregation="mean", autocast=False,
+                                     name="log_scale")
     self.initialized = self.add_weight(
         shape=(), initializer="zeros", trainable=False, aggregation="mean",
-        name="initialized")
+        autocast=False, name="initialized")
     self.built = True  # every weight exists: nothing for Keras to build
 
   def _initialize_once(self, x):
@@ -64,7 +68,7 @@ class ActNormParameters(keras.layers.Layer):
     variables cannot be assigned inside a conditional branch.
     """
     done = self.initialized > 0.5
-    mean, var = batch_moments(x, skip=done)
+    mean, var = batch_moments(tf.cast(x, self.bias.dtype), skip=done)
     updates = [
         self.bias.assign(tf.where(
             done, self.bias, tf.cast(-mean, self.bias.dtype))),

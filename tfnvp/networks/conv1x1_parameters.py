@@ -68,7 +68,7 @@ class InvertibleConv1x1Parameters(keras.layers.Layer):
 
   def _constant(self, name, value, trainable):
     return self.add_weight(
-        shape=value.shape, trainable=trainable, name=name,
+        shape=value.shape, trainable=trainable, name=name, autocast=False,
         initializer=keras.initializers.Constant(value))
 
   def matrix(self, dtype):

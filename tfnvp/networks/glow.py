@@ -30,7 +30,9 @@ class ZeroConv2D(keras.layers.Layer):
 
   Kernel, bias and the per-channel `logs` start at zero, so the output is
   zero until training moves them; the factor 3 speeds up the learning of
-  the output scale, as in Glow [1].
+  the output scale, as in Glow [1]. The output is in the variables' dtype
+  (float32 under a mixed policy, whose compute dtype the convolution uses):
+  this layer is the head of Glow's networks.
 
   Args:
     filters: Python `int >= 1`, output channels.
@@ -53,13 +55,14 @@ class ZeroConv2D(keras.layers.Layer):
                                     kernel_initializer="zeros",
                                     dtype=self.dtype_policy)
     self.logs = self.add_weight(shape=(filters,), initializer="zeros",
-                                name="logs")
+                                autocast=False, name="logs")
 
   def build(self, input_shape):
     self.conv.build(input_shape)
 
   def call(self, inputs):
-    return self.conv(inputs) * tf.exp(3.0 * self.logs)
+    return tf.cast(self.conv(inputs), self.logs.dtype) * tf.exp(
+        3.0 * self.logs)
 
   def get_config(self):
     config = super().get_config()
@@ -95,11 +98,16 @@ class GlowCouplingNetwork(keras.layers.Layer):
   data.
 
   With `tfnvp.bijectors.AffineCoupling("channel", parity, net)` on `2 *
-  channels` channels this is Glow's coupling on channel halves. The output convolution starts at
-  zero, so at initialization `shift = 0` and the scale is `sigmoid(2)`
-  (0.88) for the affine coupling, 1 for the additive one. The two actnorms
-  initialize from the first training batch
+  channels` channels this is Glow's coupling on channel halves. The output
+  convolution starts at zero, so at initialization `shift = 0` and the
+  scale is `sigmoid(2)` (0.88) for the affine coupling, 1 for the additive
+  one. The two actnorms initialize from the first training batch
   (`tfnvp.networks.ActNormParameters`), in training mode only.
+
+  Under a mixed dtype policy (`dtype="mixed_bfloat16"` or
+  `"mixed_float16"`) the convolutions and actnorms compute in the low
+  precision; the output layer's scale, the log-scale bound and the
+  returned pair are in the variables' dtype (float32).
 
   Args:
     channels: Python `int >= 1`, channels of the network's input and of

@@ -52,10 +52,10 @@ class MovingMoments(keras.layers.Layer):
     self.epsilon = epsilon
     self.moving_mean = self.add_weight(
         shape=(channels,), initializer="zeros", trainable=False,
-        aggregation="mean", name="moving_mean")
+        aggregation="mean", autocast=False, name="moving_mean")
     self.moving_variance = self.add_weight(
         shape=(channels,), initializer="ones", trainable=False,
-        aggregation="mean", name="moving_variance")
+        aggregation="mean", autocast=False, name="moving_variance")
     self.built = True  # every weight exists: nothing for Keras to build
 
   def get_config(self):

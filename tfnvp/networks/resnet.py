@@ -72,6 +72,11 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
   log-scale as in Real NVP, section 3.7 of [1]. The layer returns the pair
   expected by `tfnvp.bijectors.AffineCoupling`.
 
+  Under a mixed dtype policy (`dtype="mixed_bfloat16"` or
+  `"mixed_float16"`) the convolutions compute in the low precision (batch
+  normalization in float32, as Keras does), and `tanh`, `scale` and the
+  returned pair are in the variables' dtype (float32).
+
   Args:
     channels: Python `int`, channels of the image (of `shift` and `log_scale`).
     hidden_channels: Python `int`, width of the residual network.
@@ -118,7 +123,7 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     self.out_conv = WeightNormConv2D(2 * channels, 3, zero_init=True,
                                      dtype=policy)
     self.scale = self.add_weight(shape=(channels,), initializer="ones",
-                                 name="log_scale_factor")
+                                 autocast=False, name="log_scale_factor")
 
   @property
   def blocks(self):
@@ -145,7 +150,10 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
         [batch_shape, tf.shape(inputs)[-3:-1], [2 * self.channels]], axis=0))
     out = tf.ensure_shape(out, inputs.shape[:-1].concatenate(
         [2 * self.channels]))
-    shift, raw_log_scale = tf.split(out, 2, axis=-1)
+    # The pair leaves in the variables' dtype: the coupling's own arithmetic
+    # stays exact under a mixed policy.
+    shift, raw_log_scale = tf.split(tf.cast(out, self.variable_dtype), 2,
+                                    axis=-1)
     return shift, self.scale * tf.tanh(raw_log_scale)
 
   def get_config(self):

@@ -26,6 +26,10 @@ class WeightNormConv2D(keras.layers.Layer):
   `bias = 0` at initialization (used for the last layer of a coupling network,
   so that the coupling starts as the identity).
 
+  Under a mixed dtype policy (`"mixed_bfloat16"`) the convolution computes
+  in the policy's compute dtype; the kernel is normalized in the
+  variables' dtype (float32) and then cast.
+
   Args:
     filters: Python `int`, number of output channels.
     kernel_size: Python `int`, side of the square kernel.
@@ -68,26 +72,29 @@ class WeightNormConv2D(keras.layers.Layer):
     self.v = self.add_weight(
         shape=(k, k, in_channels, self.filters),
         initializer=keras.initializers.HeNormal(),
-        name="v")
+        autocast=False, name="v")
     # He initialization gives E||v[..., o]||^2 = 2, so g = sqrt(2) keeps the
     # effective kernel at the He scale.
     g_init = "zeros" if self.zero_init else keras.initializers.Constant(
         math.sqrt(2.0))
+    # The weights are read in their own dtype: the kernel's norm is computed
+    # there, and only the kernel is cast to the compute dtype.
     self.g = self.add_weight(shape=(self.filters,), initializer=g_init,
-                             name="g")
+                             autocast=False, name="g")
     self.bias = self.add_weight(shape=(self.filters,), initializer="zeros",
-                                name="bias")
+                                autocast=False, name="bias")
 
   def kernel(self):
-    """Returns the effective kernel `g * v / ||v||`."""
+    """Returns the effective kernel `g * v / ||v||`, in the variables' dtype."""
     v = tf.convert_to_tensor(self.v)
     inv_norm = tf.math.rsqrt(
         tf.reduce_sum(tf.square(v), axis=[0, 1, 2]) + 1e-12)
     return v * (self.g * inv_norm)
 
   def call(self, inputs):
-    y = tf.nn.conv2d(inputs, self.kernel(), strides=1, padding="SAME")
-    return tf.nn.bias_add(y, self.bias)
+    y = tf.nn.conv2d(inputs, tf.cast(self.kernel(), inputs.dtype), strides=1,
+                     padding="SAME")
+    return tf.nn.bias_add(y, tf.cast(self.bias, inputs.dtype))
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (self.filters,)
