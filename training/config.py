@@ -8,8 +8,9 @@ import os
 from tfnvp import ModelConfig
 from tfnvp import runs
 
-__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "OPTIMIZERS", "RECIPES",
-           "STRATEGIES", "TrainConfig", "flag", "load_config", "save_config"]
+__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "MIXED_PRECISIONS", "OPTIMIZERS",
+           "RECIPES", "STRATEGIES", "TrainConfig", "flag", "load_config",
+           "save_config"]
 
 CONFIG_FILE = runs.CONFIG_FILE
 
@@ -19,6 +20,10 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 OPTIMIZERS = ("adam", "adamax")
 
 LR_SCHEDULES = ("constant", "cosine", "exponential")
+
+# `--mixed-precision`: the coupling networks' `tfnvp.ModelConfig.network_dtype`.
+MIXED_PRECISIONS = {"off": "float32", "bfloat16": "bfloat16",
+                    "float16": "float16"}
 
 # The optimization `tfnvp-train` uses for each model (`--model`) where
 # neither a flag nor the preset sets a field: `TrainConfig`'s defaults, then

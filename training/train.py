@@ -19,6 +19,7 @@ float nondeterminism of the hardware.
 """
 
 import csv
+import dataclasses
 import os
 import sys
 
@@ -123,8 +124,10 @@ def _check_resumable(config, model_dir):
     return
   saved = config_lib.load_config(model_dir)
   # The checkpoints hold a Polyak average of the weights, or none.
+  # The precision of the networks may change: the variables are float32.
   fixed = {"dataset": (saved.dataset, config.dataset),
-           "model": (saved.model, config.model),
+           "model": (dataclasses.replace(saved.model, network_dtype=None),
+                     dataclasses.replace(config.model, network_dtype=None)),
            "seed": (saved.seed, config.seed),
            "batch_size": (saved.batch_size, config.batch_size),
            "ema_decay": (saved.ema_decay or None, config.ema_decay or None)}
@@ -379,6 +382,11 @@ def build_parser():
       help="validate on the first N test examples")
   add("--jit-compile", action="store_true",
       help="XLA (single-device runs)")
+  add("--mixed-precision", default="off",
+      choices=tuple(config_lib.MIXED_PRECISIONS),
+      help="compute the coupling networks in bfloat16 or float16 (float16 "
+      "with dynamic loss scaling); the flow's own arithmetic stays float32 "
+      "(default: %(default)s)")
   add("--seed", type=cli.nonnegative_int, default=defaults.seed,
       help="(default: %(default)s)")
   add("--raw-data-dir", default=None,
@@ -407,6 +415,8 @@ def config_from_args(args):
     model["lu_decomposed"] = args.conv1x1 == "lu"
   if args.prior is not None:
     model["learn_prior"] = args.prior == "learned"
+  model["network_dtype"] = config_lib.MIXED_PRECISIONS[
+      args.mixed_precision]
   model["image_shape"] = data.get_spec(dataset).image_shape
   train = dict(config_lib.RECIPES[model.get("name", ModelConfig.name)])
   train.update(preset.train if preset else {})

@@ -221,6 +221,8 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
      r"--ema-decay: must be a finite number >= 0; got '-0.5'"),
     (["--ema-decay", "x"], r"--ema-decay: .*got 'x'"),
     (["--checkpoint-every", "0"], r"--checkpoint-every: .*got '0'"),
+    (["--mixed-precision", "half"],
+     r"--mixed-precision: invalid choice: 'half'"),
     (["--num-train-examples", "0"], r"--num-train-examples: .*got '0'"),
     (["--preset", "realnvp-mnist"], r"--preset: invalid choice: 'realnvp-mnist'"),
     (["--preset", "realnvp-celeba", "--num-scales", "7"],
@@ -485,6 +487,26 @@ def test_training_resumes_from_the_newest_intact_checkpoint(data_dir,
   assert Path(f"{data}.corrupted").read_bytes() == damaged
   assert runs.checkpoint_paths(model_dir)[0].endswith("ckpt-4")
   runs.verify_checkpoint(runs.checkpoint_paths(model_dir)[0])
+
+
+def test_a_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path,
+                                                     capsys):
+  """`--mixed-precision` is recorded in config.json; the variables are
+  float32 either way, so a run may resume in another precision."""
+  model_dir = str(tmp_path / "run")
+  args = ["--model-dir", model_dir, "--data-dir", data_dir, *SMALL,
+          "--hidden-channels", "4", "--steps-per-epoch", "2"]
+  assert train_lib.main([*args, "--mixed-precision", "bfloat16"]) == 0
+  saved = config_lib.load_config(model_dir)
+  assert saved.model.network_dtype == "bfloat16"
+  assert runs.load_run(model_dir).flow.network_dtype == "bfloat16"
+  exact = runs.load_run(model_dir, network_dtype="float32").flow
+  assert exact.network_dtype == "float32"
+  capsys.readouterr()
+  assert train_lib.main([*args, "--epochs", "2"]) == 0
+  assert "(step 2 of 4)" in capsys.readouterr().out
+  assert config_lib.load_config(model_dir).model.network_dtype == "float32"
+  assert float(_history(model_dir)[-1]["bits_per_dim"]) > 0
 
 
 def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
