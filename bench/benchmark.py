@@ -17,7 +17,8 @@ worker subprocess measures
   from the static shapes of the graph's `Conv2D`/`MatMul`/`BatchMatMul` ops),
   hence the training GFLOP/s (training = 3x forward: the backward pass costs
   ~2x the forward one);
-* the float32 rate of a reference convolution on this CPU (3x3, 64 -> 64
+* the rate of a reference convolution on this CPU, in the networks'
+  precision (float32 unless a spec says `network_dtype`; 3x3, 64 -> 64
   channels, batch 64, 28x28, forward + backward), timed in the same rounds.
 
 Within a worker the measurements are interleaved: every round times each of
@@ -62,6 +63,7 @@ __all__ = [
     "Settings",
     "build_model",
     "case_value",
+    "command_line",
     "contraction_flops",
     "cpu_model",
     "fmt_number",
@@ -168,16 +170,17 @@ def _num_params(variables):
   return int(sum(math.prod(v.shape) for v in variables))
 
 
-def _build_tfnvp(hidden_channels, num_res_blocks):
+def _build_tfnvp(hidden_channels, num_res_blocks, network_dtype=None):
   """Returns `(eval_dist, train_dist, trainable_variables)`."""
   import tfnvp  # pylint: disable=g-import-not-at-top
   flow = tfnvp.RealNVP(image_shape=IMAGE_SHAPE, num_scales=NUM_SCALES,
                        hidden_channels=hidden_channels,
-                       num_res_blocks=num_res_blocks)
+                       num_res_blocks=num_res_blocks,
+                       network_dtype=network_dtype)
   return flow, flow.copy(training=True), flow.trainable_variables
 
 
-def _build_tfnvp_glow(hidden_channels, depth):
+def _build_tfnvp_glow(hidden_channels, depth, network_dtype=None):
   """Returns `(eval_dist, train_dist, trainable_variables)` of `tfnvp.Glow`.
 
   Its actnorms initialize in the first call of the training copy, i.e. in
@@ -185,7 +188,8 @@ def _build_tfnvp_glow(hidden_channels, depth):
   """
   import tfnvp  # pylint: disable=g-import-not-at-top
   flow = tfnvp.Glow(image_shape=IMAGE_SHAPE, num_levels=NUM_SCALES,
-                    depth=depth, hidden_channels=hidden_channels, seed=0)
+                    depth=depth, hidden_channels=hidden_channels, seed=0,
+                    network_dtype=network_dtype)
   return flow, flow.copy(training=True), flow.trainable_variables
 
 
@@ -216,13 +220,14 @@ def build_model(spec):
 
   `spec["model"]` is `TFNVP` (with `hidden_channels`, `num_res_blocks`),
   `TFNVP_GLOW` (`hidden_channels`, `depth`) or `GLOW` (`hidden_channels`,
-  `glow_steps`).
+  `glow_steps`); tfnvp's models take an optional `network_dtype`.
   """
   model, hidden = spec["model"], spec["hidden_channels"]
   if model == TFNVP:
-    return _build_tfnvp(hidden, spec["num_res_blocks"])
+    return _build_tfnvp(hidden, spec["num_res_blocks"],
+                        spec.get("network_dtype"))
   if model == TFNVP_GLOW:
-    return _build_tfnvp_glow(hidden, spec["depth"])
+    return _build_tfnvp_glow(hidden, spec["depth"], spec.get("network_dtype"))
   if model == GLOW:
     return _build_glow(hidden, spec["glow_steps"])
   raise ValueError(f"Unknown model {model!r}.")
@@ -337,12 +342,13 @@ def _block(value):
     t.numpy()
 
 
-def _reference_functions(tf, channels=REF_CHANNELS, prefix="ref"):
+def _reference_functions(tf, channels=REF_CHANNELS, prefix="ref",
+                         dtype="float32"):
   """Reference convolutions: `{name: (fn, make_args, flops_per_call)}`.
 
   A 3x3 convolution, `channels` in and out, on `[REF_BATCH, REF_SIZE,
-  REF_SIZE, channels]`: forward (`{prefix}_fwd`) and forward + backward
-  (`{prefix}_fwd_bwd`).
+  REF_SIZE, channels]` in `dtype`: forward (`{prefix}_fwd`) and forward +
+  backward (`{prefix}_fwd_bwd`).
   """
   shape = (REF_BATCH, REF_SIZE, REF_SIZE, channels)
   flops = REF_FLOPS * channels**2 // REF_CHANNELS**2
@@ -360,10 +366,10 @@ def _reference_functions(tf, channels=REF_CHANNELS, prefix="ref"):
 
   def make_args(with_dy):
     # Created per call (outside the timer) so that they do not stay resident.
-    x = tf.random.stateless_normal(shape, seed=(5, 6))
+    x = tf.random.stateless_normal(shape, seed=(5, 6), dtype=dtype)
     w = tf.random.stateless_normal((3, 3, channels, channels),
-                                   seed=(7, 8), stddev=0.05)
-    return (x, w, tf.ones(shape)) if with_dy else (x, w)
+                                   seed=(7, 8), stddev=0.05, dtype=dtype)
+    return (x, w, tf.ones(shape, dtype)) if with_dy else (x, w)
 
   return {f"{prefix}_fwd": (forward, functools.partial(make_args, False),
                             flops),
@@ -478,11 +484,13 @@ def measure(spec):
            "log_prob": (log_prob, lambda: (eval_x,), settings.eval_batch,
                         None),
            "sample": (sample, tuple, settings.sample_batch, None)}
-  references = _reference_functions(tf)
+  # In the networks' precision: what TF's kernels reach in it.
+  ref_dtype = spec.get("network_dtype") or "float32"
+  references = _reference_functions(tf, dtype=ref_dtype)
   if spec["hidden_channels"] != REF_CHANNELS:
     # What TF's kernels reach at the model's own width.
     references.update(_reference_functions(
-        tf, spec["hidden_channels"], prefix="width"))
+        tf, spec["hidden_channels"], prefix="width", dtype=ref_dtype))
   for name, (fn, make_args, flops) in references.items():
     cases[name] = (fn, make_args, None, flops)
 
@@ -490,6 +498,7 @@ def measure(spec):
             "jit": spec["jit"], "onednn": _onednn_enabled(),
             "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
             "glow_steps": spec.get("glow_steps"),
+            "network_dtype": spec.get("network_dtype"),
             "params": _num_params(variables)}
   result["cases"], result["reps"] = time_interleaved(cases, settings)
   # The graph `log_prob` traced above (with or without XLA, the same graph).
@@ -890,9 +899,7 @@ def main(argv=None):
   results = run_benchmark(configs, jit_modes, settings,
                           with_glow=not args.no_glow, log=log,
                           onednn_modes=onednn_modes)
-  command = "PYTHONPATH=. python " + shlex.join(
-      [os.path.relpath(os.path.abspath(__file__))] +
-      list(sys.argv[1:] if argv is None else argv))
+  command = command_line(__file__, argv)
   print(format_table(results))
   if args.json:
     with open(args.json, "w", encoding="utf-8") as f:
@@ -900,6 +907,13 @@ def main(argv=None):
   if args.write:
     write_section(args.write, format_report(results, command))
     log(f"wrote {args.write}")
+
+
+def command_line(script, argv=None):
+  """How `script` (a `__file__`) was run, to print beside its figures."""
+  return "PYTHONPATH=. python " + shlex.join(
+      [os.path.relpath(os.path.abspath(script))] +
+      list(sys.argv[1:] if argv is None else argv))
 
 
 def write_section(path, report, name="bench/benchmark.py"):

@@ -20,8 +20,6 @@ Usage (from the repository root):
 
 import argparse
 import datetime
-import shlex
-import sys
 import tempfile
 
 import benchmark
@@ -113,9 +111,8 @@ def main(argv=None):
   args = parser.parse_args(argv)
   settings = benchmark.Settings(reps=9, min_reps=5, round_budget_seconds=60)
   results, rounds, source = run(settings, args.model_dir)
-  command = "PYTHONPATH=. python bench/export_benchmark.py " + " ".join(
-      shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-  report = format_report(results, rounds, source, command.strip())
+  command = benchmark.command_line(__file__, argv)
+  report = format_report(results, rounds, source, command)
   print(report)
   if args.write:
     benchmark.write_section(args.write, report, MARK)

@@ -354,9 +354,7 @@ def main(argv=None):
       result.update(rate=rates[result["config"]],
                     params=params[result["config"]])
     dump({"speed": rows, "quality": quality})
-  command = "PYTHONPATH=. python " + shlex.join(
-      [os.path.relpath(os.path.abspath(__file__))] +
-      list(sys.argv[1:] if argv is None else argv))
+  command = benchmark.command_line(__file__, argv)
   report = format_report(rows, quality, minutes, command,
                          time.time() - started,
                          [load_before[0], os.getloadavg()[0]])

@@ -22,8 +22,6 @@ start's):
 
 import argparse
 import math
-import shlex
-import sys
 
 import benchmark
 import numpy as np
@@ -64,8 +62,7 @@ def main(argv=None):
   # No sample inside: the rule of three bounds the mass at 95% confidence.
   mass_text = (f"{mass:.4f}" if mass else
                f"0 (< {3 / args.num_samples:.1e} at 95%)")
-  command = "PYTHONPATH=. python bench/logit_mass.py " + " ".join(
-      shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+  command = benchmark.command_line(__file__, argv)
   report = "\n".join([
       "## Mass of a trained Real NVP inside the pixel cube `[0, 256)^D`",
       "",

@@ -249,9 +249,7 @@ def main(argv=None):
                          f"recipe_{dataset}_{minutes:g}min.png")
       plot_history.main([*labelled, "--out", png])
       curves.append((f"{dataset}, {minutes:g} min", os.path.relpath(png)))
-  command = "PYTHONPATH=. python " + shlex.join(
-      [os.path.relpath(os.path.abspath(__file__))] +
-      list(sys.argv[1:] if argv is None else argv))
+  command = benchmark.command_line(__file__, argv)
   report = format_report(results, params, command, time.time() - started,
                          curves)
   print(report)

@@ -26,25 +26,31 @@ class Run:
   export_dir: str       # BASE/NAME/1
 
 
+def make_run(model_dir, model_config, step):
+  """Writes a run folder (config and a checkpoint at `step`) of a flow with
+  random weights; returns the flow restored from it."""
+  config_lib.save_config(
+      config_lib.TrainConfig(dataset="mnist", model=model_config), model_dir)
+  model = tfnvp.FlowModel(model_config.make_flow())
+  kit.randomize_weights(model.flow_layers, 0, stddev=0.05)
+  tf.train.CheckpointManager(
+      runs.make_checkpoint(model),
+      os.path.join(model_dir, runs.CHECKPOINT_SUBDIR),
+      max_to_keep=1).save(checkpoint_number=step)
+  return runs.load_run(model_dir).flow
+
+
 @pytest.fixture(scope="session")
 def run(tmp_path_factory):
   """A training run's folder (config + checkpoint) and its SavedModel."""
   root = tmp_path_factory.mktemp("export")
   model_dir = str(root / "run")
-  config = config_lib.TrainConfig(dataset="mnist", model=MODEL)
-  config_lib.save_config(config, model_dir)
-  model = tfnvp.FlowModel(MODEL.make_flow())
-  kit.randomize_weights(model.flow_layers, 0, stddev=0.05)
-  tf.train.CheckpointManager(
-      runs.make_checkpoint(model),
-      os.path.join(model_dir, runs.CHECKPOINT_SUBDIR),
-      max_to_keep=1).save(checkpoint_number=7)
-  restored = runs.load_run(model_dir)
+  flow = make_run(model_dir, MODEL, step=7)
   base_path = str(root / "models" / "flow")
   export_dir = serving.export_saved_model(
-      restored.flow, os.path.join(base_path, "1"),
+      flow, os.path.join(base_path, "1"),
       max_samples=16, max_interpolation_steps=8)
-  return Run(model_dir, restored.flow, base_path, export_dir)
+  return Run(model_dir, flow, base_path, export_dir)
 
 
 @pytest.fixture

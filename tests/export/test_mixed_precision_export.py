@@ -10,33 +10,22 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-import tfnvp
 from tests import kit
 from tests.export.conftest import MODEL
+from tests.export.conftest import make_run
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for
 from tests.export.expected import start_saved_model_cli
-from tfnvp import runs
 from tfnvp.export import serving
 from tfnvp.export.contract import SIGNATURES
-from tfnvp.training import config as config_lib
 
 TIMEOUT = 300
 
 
 def test_a_bfloat16_run_exports_and_serves(tmp_path, pixels):
-  model_config = dataclasses.replace(MODEL, network_dtype="bfloat16")
-  model_dir = str(tmp_path / "run")
-  config_lib.save_config(
-      config_lib.TrainConfig(dataset="mnist", model=model_config), model_dir)
-  model = tfnvp.FlowModel(model_config.make_flow())
-  kit.randomize_weights(model.flow_layers, 0, stddev=0.05)
-  tf.train.CheckpointManager(
-      runs.make_checkpoint(model),
-      os.path.join(model_dir, runs.CHECKPOINT_SUBDIR),
-      max_to_keep=1).save(checkpoint_number=1)
-  flow = runs.load_run(model_dir).flow
+  flow = make_run(str(tmp_path / "run"), dataclasses.replace(
+      MODEL, network_dtype="bfloat16"), step=1)
   assert flow.network_dtype == "bfloat16"
   export_dir = serving.export_saved_model(
       flow, str(tmp_path / "models" / "flow" / "1"), max_samples=16,

@@ -91,7 +91,8 @@ ROUND_TRIP_MEDIAN, ROUND_TRIP_P99, ROUND_TRIP_MAX = 1e-4, 0.2, 8.0
 
 
 @pytest.mark.parametrize("kind", ["realnvp", "glow"])
-@pytest.mark.parametrize("network_dtype", LOW)
+@pytest.mark.parametrize("network_dtype", [
+    "bfloat16", pytest.param("float16", marks=pytest.mark.slow)])
 def test_encode_a_batch_of_64_decode_one_image_at_a_time(kind, network_dtype):
   mixed, _ = _pair(kind, network_dtype, image_shape=(28, 28, 1))
   x = _pixels([64, 28, 28, 1], seed=2)
@@ -159,6 +160,7 @@ def _uint8(n, seed=0):
   return np.random.default_rng(seed).integers(0, 256, (n, 4, 4, 1), np.uint8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["realnvp", "glow"])
 def test_float16_trains_with_loss_scaling(kind):
   flow = dataclasses.replace(_config(kind),
@@ -215,6 +217,7 @@ def test_save_and_load_keep_the_precision(tmp_path):
   assert isinstance(restored.optimizer, keras.optimizers.Adam)
 
 
+@pytest.mark.slow
 def test_a_loaded_float16_model_is_compiled_with_loss_scaling(tmp_path):
   model = tfnvp.FlowModel(dataclasses.replace(
       _config("realnvp"), network_dtype="float16").make_flow())
