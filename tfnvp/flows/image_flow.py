@@ -88,8 +88,8 @@ class ImageFlow(tfd.TransformedDistribution):
   differently eagerly and in a traced graph, where TF fuses ops (about 1%
   of a latent value), and it is another function than its float32 twin
   (2-3 significant digits), so bits/dim of the same weights differ slightly
-  between precisions. Encoding and decoding at batch 1 and batch 64 gave
-  the same latents in the tests.
+  between precisions. Batch size did not change the latents in the tests
+  (an image encoded alone and in a batch of 64).
 
   Args:
     flow: the data-to-latent `tfb.Bijector` on `image_shape` events.
