@@ -16,6 +16,12 @@ _ROOT = pathlib.Path(__file__).resolve().parent
 _VERSION = re.search(r'__version__ = "([^"]+)"',
                      (_ROOT / "tfnvp" / "version.py").read_text()).group(1)
 
+_DATA = [
+    "tensorflow-datasets>=4.9.10,<5",
+    # tensorflow-datasets 4.9.10 imports it without depending on it.
+    "importlib_resources>=6",
+]
+
 setuptools.setup(
     name="tfnvp",
     version=_VERSION,
@@ -39,14 +45,12 @@ setuptools.setup(
         "numpy>=1.26",
     ],
     extras_require={
-        "train": [
-            "tensorflow-datasets>=4.9.10,<5",
-            # tensorflow-datasets 4.9.10 imports it without depending on it.
-            "importlib_resources>=6",
-            # tf.summary (Keras's TensorBoard callback) needs it; TF 2.21
-            # does not depend on it.
-            "tensorboard>=2.21,<2.22",
-        ],
+        # tfnvp.data: TFDS datasets (training, evaluation, export's
+        # calibration).
+        "data": _DATA,
+        # tf.summary (Keras's TensorBoard callback) needs tensorboard; TF
+        # 2.21 does not depend on it.
+        "train": _DATA + ["tensorboard>=2.21,<2.22"],
         # tfnvp.export.grpc_client: TF Serving's PredictionService stub.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         "test": ["pytest>=8"],

@@ -1,6 +1,9 @@
-"""Test-session setup: two logical CPU devices, and seeded weights per test."""
+"""Test-session setup: two logical CPU devices, seeded weights per test, and
+real MNIST data prepared once."""
 
 import os
+import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -14,6 +17,8 @@ tf.config.set_logical_device_configuration(
 
 import keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from tfnvp import data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +42,23 @@ def mirrored_strategy():
   devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
   assert len(devices) == 2
   return tf.distribute.MirroredStrategy(devices)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """A TFDS data_dir with mnist and fashion_mnist prepared offline."""
+  if not SHARED_DATA.is_dir():
+    pytest.skip(
+        f"raw MNIST/Fashion-MNIST files not found at {SHARED_DATA}; "
+        "these tests need them for offline TFDS preparation"
+    )
+  root = tmp_path_factory.mktemp("tfds")
+  start = time.perf_counter()
+  for name in ("mnist", "fashion_mnist"):
+    data.prepare(name, data_dir=str(root), raw_data_dir=str(SHARED_DATA))
+  seconds = time.perf_counter() - start
+  print(f"prepared mnist + fashion_mnist in {seconds:.1f} s")
+  return str(root)

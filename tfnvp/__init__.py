@@ -5,7 +5,11 @@ import tfnvp
 flow = tfnvp.RealNVP(image_shape=(28, 28, 1), num_scales=2)   # or tfnvp.Glow
 bpd = tfnvp.bits_per_dim(flow, images)   # dequantized pixels in [0, 256)
 model = tfnvp.FlowModel(flow)            # Keras: compile, fit, save, load_model
+score = tfnvp.ood_score(flow, uint8_images)   # outlier score, tfnvp.ood
 ```
+
+`tfnvp.data` (the TFDS datasets) needs the `data` extra and is not imported
+here.
 
 The apps install with the library: `tfnvp.training` (`tfnvp-train`,
 `tfnvp-evaluate`) and `tfnvp.export` (`tfnvp-export`, the serving clients).
@@ -23,6 +27,7 @@ from tfnvp import averaging
 from tfnvp import bijectors
 from tfnvp import flows
 from tfnvp import networks
+from tfnvp import ood
 from tfnvp import presets
 from tfnvp import runs
 from tfnvp.config import ModelConfig
@@ -30,6 +35,10 @@ from tfnvp.flows.glow import Glow
 from tfnvp.flows.real_nvp import RealNVP
 from tfnvp.metrics import bits_per_dim
 from tfnvp.model import FlowModel
+from tfnvp.ood import OutlierCalibration
+from tfnvp.ood import TypicalSet
+from tfnvp.ood import complexity_bits_per_dim
+from tfnvp.ood import ood_score
 from tfnvp.sampling import sample_at_temperature
 from tfnvp.sampling import to_uint8
 from tfnvp.version import __version__
@@ -38,12 +47,17 @@ __all__ = [
     "FlowModel",
     "Glow",
     "ModelConfig",
+    "OutlierCalibration",
     "RealNVP",
+    "TypicalSet",
     "averaging",
     "bijectors",
     "bits_per_dim",
+    "complexity_bits_per_dim",
     "flows",
     "networks",
+    "ood",
+    "ood_score",
     "presets",
     "runs",
     "sample_at_temperature",

@@ -15,6 +15,7 @@ import tensorflow as tf
 __all__ = [
     "ArgumentParser",
     "errors_exit",
+    "fraction",
     "nonnegative_float",
     "nonnegative_int",
     "positive_float",
@@ -73,6 +74,11 @@ def positive_float(text):
   """An argparse type: a finite float > 0."""
   return _number(text, float, lambda v: math.isfinite(v) and v > 0,
                  "a finite number > 0")
+
+
+def fraction(text):
+  """An argparse type: a float in (0, 1)."""
+  return _number(text, float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def nonnegative_float(text):

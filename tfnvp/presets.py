@@ -1,6 +1,6 @@
 """The papers' own configurations of Real NVP [1] and Glow [2], as presets.
 
-Each `Preset` names a dataset (a `training.data.DATASETS` key, here only a
+Each `Preset` names a dataset (a `tfnvp.data.DATASETS` key, here only a
 string), its image shape, the flow's architecture (`model`, the keys of
 `tfnvp.ModelConfig`) and its optimization (`train`, the keys of
 `training.config.TrainConfig`), and says in `source` where every number
@@ -152,7 +152,7 @@ class Preset:
 
   Args:
     name: Python `str`, e.g. `"realnvp-cifar10"`.
-    dataset: Python `str`, a `training.data.DATASETS` key, e.g. `"cifar10"`.
+    dataset: Python `str`, a `tfnvp.data.DATASETS` key, e.g. `"cifar10"`.
     image_shape: `(H, W, C)` of that dataset's model inputs.
     model: `dict` of the architecture, keys among `name` (`"realnvp"` or
       `"glow"`), `num_scales` (Real NVP's scales or Glow's levels),

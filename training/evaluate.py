@@ -12,7 +12,7 @@ from tfnvp import cli
 from tfnvp import runs
 
 from . import config as config_lib
-from . import data
+from tfnvp import data
 
 __all__ = ["build_parser", "evaluate", "main"]
 
@@ -22,7 +22,7 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
   """Bits/dim of a run's checkpoint on every example of the test split.
 
   Uses the moving statistics (inference mode) and the fixed, seeded
-  dequantization noise of `training.data.make_dataset`, so the number is
+  dequantization noise of `tfnvp.data.make_dataset`, so the number is
   deterministic. A run trained with Polyak averaging (`--ema-decay`) is
   evaluated with its averaged weights (`tfnvp.runs.load_run`).
 

@@ -37,7 +37,7 @@ from tfnvp.config import MODELS
 from . import callbacks as callbacks_lib
 from . import checkpoints
 from . import config as config_lib
-from . import data
+from tfnvp import data
 from . import schedules
 from . import strategies
 
@@ -152,7 +152,7 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
       `config.strategy` names (which must then happen before other TF ops).
     data_dir: TFDS data folder; None for TFDS's default.
     raw_data_dir: folder of original dataset files for offline preparation
-      (see `training.data.resolve_raw_data_dir`).
+      (see `tfnvp.data.resolve_raw_data_dir`).
     verbose: Keras `fit` verbosity.
     extra_callbacks: more Keras callbacks.
 

@@ -4,7 +4,7 @@
 no-op and `FileReaderBuilder._as_dataset` into a generator of fake examples,
 and makes every builder read its metadata from the mock's `data_dir` (the
 `data_dir` a caller passes is ignored). Two of its defaults do not fit the
-input pipeline of `training.data`:
+input pipeline of `tfnvp.data`:
 
 * Without metadata files (`MockPolicy.AUTO` falls back to `USE_CODE`), the
   builder has no splits at all, so `make_dataset` rejects every split. Here

@@ -1,4 +1,4 @@
-"""Tests of training/data.py on the real MNIST and Fashion-MNIST files.
+"""Tests of tfnvp/data.py on the real MNIST and Fashion-MNIST files.
 
 The `data_dir` fixture (conftest.py) prepares both datasets offline, from
 `shared/data` next to the repository, into ONE temporary TFDS data_dir. That is the setting in
@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfnvp.training import data
+from tfnvp import data
 
 MNIST_TRAIN_LABEL_COUNTS = [
     5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

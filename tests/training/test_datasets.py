@@ -34,12 +34,12 @@ from tfnvp import ModelConfig
 from tfnvp import presets
 from tfnvp.export import export as export_lib
 from tfnvp.training import config as config_lib
-from tfnvp.training import data
+from tfnvp import data
 from tfnvp.training import evaluate as evaluate_lib
 from tfnvp.training import train as train_lib
 
 ALL_DATASETS = sorted(data.DATASETS)
-# The datasets training flips (the choice documented in training/data.py;
+# The datasets training flips (the choice documented in tfnvp/data.py;
 # the authors' code flips CelebA and LSUN, not downsampled ImageNet).
 FLIPPED = {"cifar10", "celeb_a", "lsun/bedroom", "lsun/church_outdoor",
            "lsun/tower"}

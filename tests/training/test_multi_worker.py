@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfnvp.training import data
+from tfnvp import data
 from tfnvp import FlowModel
 from tfnvp import ModelConfig
 from tfnvp.training.config import TrainConfig

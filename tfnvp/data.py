@@ -1,4 +1,4 @@
-"""Input pipelines for training Real NVP models on TFDS image datasets.
+"""TFDS image datasets as model inputs: preparation (offline too) and pipelines.
 
 The pipelines yield batches of float32 images of shape `[batch, H, W, C]`
 with values in `[0, 256)`: the raw 8-bit pixel values plus uniform
@@ -29,6 +29,8 @@ through `DownloadConfig(manual_dir=<raw>/<name>)` and uses one
 `download_dir` per dataset. A shared `download_dir` lets a dataset silently
 reuse another dataset's extracted files when the file names collide (it turns
 `fashion_mnist` into MNIST), see `shared/data/README.md`.
+
+Needs TensorFlow Datasets: the `data` extra (`pip install "tfnvp[data]"`).
 """
 
 import dataclasses
@@ -40,15 +42,20 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfnvp import ood
+
 __all__ = [
     "DATASETS",
+    "DEFAULT_CALIBRATION_EXAMPLES",
     "DEFAULT_EVAL_SEED",
     "DatasetSpec",
     "MAX_DEQUANTIZED_VALUE",
     "RAW_DATA_DIR_ENV",
+    "calibrate",
     "dequantize",
     "get_spec",
     "make_dataset",
+    "pixel_batches",
     "prepare",
     "preprocess_image",
     "resolve_raw_data_dir",
@@ -61,6 +68,9 @@ RAW_DATA_DIR_ENV = "TFNVP_RAW_DATA_DIR"
 # Seed of the evaluation dequantization noise when `make_dataset` gets no
 # `seed`.
 DEFAULT_EVAL_SEED = 0
+
+# Images `calibrate` reads by default.
+DEFAULT_CALIBRATION_EXAMPLES = 10_000
 
 # Largest float32 value below 256: the largest value `dequantize` returns.
 MAX_DEQUANTIZED_VALUE = float(np.nextafter(np.float32(256.0), np.float32(0.0)))
@@ -409,6 +419,7 @@ def preprocess_image(
     *,
     training: bool,
     seed: tf.Tensor | Sequence[int],
+    dequantized: bool = True,
 ) -> tf.Tensor:
   """Turns one stored image into one model input, as described by `spec`.
 
@@ -423,10 +434,11 @@ def preprocess_image(
     spec: The dataset's `DatasetSpec`.
     training: Random crops and flips if True; deterministic otherwise.
     seed: Stateless seed, shape `[2]` int32/int64.
+    dequantized: False returns the uint8 pixels, without `dequantize`.
 
   Returns:
     float32 tensor of shape `spec.image_shape` with values in
-    `[0, 256)`.
+    `[0, 256)` (uint8 if not `dequantized`).
 
   Raises:
     tf.errors.InvalidArgumentError: At run time, if the image does not
@@ -449,6 +461,8 @@ def preprocess_image(
   if training and spec.horizontal_flip:
     image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
   image = tf.ensure_shape(image, spec.image_shape)
+  if not dequantized:
+    return image
   return dequantize(image, seed=noise_seed)
 
 
@@ -472,6 +486,7 @@ def make_dataset(
     num_examples: int | None = None,
     drop_remainder: bool = True,
     repeat: bool | None = None,
+    dequantized: bool = True,
 ) -> tf.data.Dataset:
   """Builds the input pipeline of one split: batches of dequantized images.
 
@@ -524,9 +539,13 @@ def make_dataset(
       `batch - 1` examples per pipeline; pass False to evaluate on
       all of them.
     repeat: Repeat forever. None means: repeat when `training`.
+    dequantized: False yields the 8-bit pixels themselves: uint8 batches,
+      preprocessed as above but without the noise (for scores at the pixel
+      centres, `tfnvp.ood`).
 
   Returns:
-    A `tf.data.Dataset` of float32 image batches, prefetched.
+    A `tf.data.Dataset` of float32 (uint8 if not `dequantized`) image
+    batches, prefetched.
 
   Raises:
     ValueError: If an argument is invalid (unknown dataset or split,
@@ -617,7 +636,8 @@ def make_dataset(
 
     def train_map(image: tf.Tensor, rnd: tf.Tensor) -> tf.Tensor:
       seed_pair = tf.stack([rnd, tf.constant(pipeline_id, tf.int64)])
-      return preprocess_image(image, spec, training=True, seed=seed_pair)
+      return preprocess_image(image, spec, training=True, seed=seed_pair,
+                              dequantized=dequantized)
 
     ds = ds.map(train_map, num_parallel_calls=_AUTOTUNE)
   else:
@@ -632,9 +652,96 @@ def make_dataset(
 
     def eval_map(index: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
       seed_pair = tf.stack([tf.constant(eval_seed, tf.int64), index])
-      return preprocess_image(image, spec, training=False, seed=seed_pair)
+      return preprocess_image(image, spec, training=False, seed=seed_pair,
+                              dequantized=dequantized)
 
     ds = ds.map(eval_map, num_parallel_calls=_AUTOTUNE)
 
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(_AUTOTUNE)
+
+
+def pixel_batches(
+    name: str,
+    split: str | None = None,
+    batch_size: int = 256,
+    *,
+    num_examples: int | None = None,
+    image_shape: Sequence[int] | None = None,
+    data_dir: str | None = None,
+    raw_data_dir: str | None = None,
+) -> tf.data.Dataset:
+  """uint8 batches of a split, preprocessed for evaluation, undequantized.
+
+  The input of `tfnvp.ood`'s scores: `make_dataset(..., training=False,
+  dequantized=False, drop_remainder=False)`.
+
+  Args:
+    name: Supported TFDS name.
+    split: TFDS split, or None for the spec's `eval_split`.
+    batch_size: Images per batch.
+    num_examples: Only the first `num_examples` images of `split`.
+    image_shape: If set, the model's `(H, W, C)`, which the dataset's
+      images must have.
+    data_dir: TFDS data directory.
+    raw_data_dir: See `resolve_raw_data_dir`.
+
+  Returns:
+    A `tf.data.Dataset` of uint8 `[batch, H, W, C]`.
+
+  Raises:
+    ValueError: Another `image_shape` than the dataset's; see
+      `make_dataset`.
+    FileNotFoundError: See `prepare`.
+  """
+  spec = get_spec(name)
+  if image_shape is not None and tuple(image_shape) != spec.image_shape:
+    raise ValueError(
+        f"Dataset {name!r} has {list(spec.image_shape)} images; the model's "
+        f"are {list(image_shape)}.")
+  return make_dataset(
+      name, spec.eval_split if split is None else split, batch_size,
+      training=False, data_dir=data_dir, raw_data_dir=raw_data_dir,
+      num_examples=num_examples, drop_remainder=False, dequantized=False)
+
+
+def calibrate(
+    flow,
+    name: str,
+    split: str | None = None,
+    num_examples: int = DEFAULT_CALIBRATION_EXAMPLES,
+    *,
+    false_positive_rate: float = 0.05,
+    score: str = "ood_score",
+    batch_size: int = 256,
+    data_dir: str | None = None,
+    raw_data_dir: str | None = None,
+) -> ood.OutlierCalibration:
+  """A `tfnvp.OutlierCalibration` of `flow` on images of a dataset.
+
+  Args:
+    flow: A `tfnvp.RealNVP` or `tfnvp.Glow` of the dataset's images.
+    name: Supported TFDS name.
+    split: TFDS split, or None for the spec's `train_split`.
+    num_examples: Its first `num_examples` images.
+    false_positive_rate: See `OutlierCalibration.estimate`.
+    score: See `OutlierCalibration.estimate`.
+    batch_size: Images per `log_prob` call.
+    data_dir: TFDS data directory.
+    raw_data_dir: See `resolve_raw_data_dir`.
+
+  Returns:
+    The calibration; its `source` names the dataset and images.
+
+  Raises:
+    ValueError: A dataset of other images than `flow`'s, bad arguments.
+    FileNotFoundError: See `prepare`.
+  """
+  split = get_spec(name).train_split if split is None else split
+  images = pixel_batches(
+      name, split, batch_size, num_examples=num_examples,
+      image_shape=flow.image_shape, data_dir=data_dir,
+      raw_data_dir=raw_data_dir)
+  return ood.OutlierCalibration.estimate(
+      flow, images, false_positive_rate=false_positive_rate, score=score,
+      source=f"{name} {split}[:{num_examples}]")

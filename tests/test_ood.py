@@ -1,0 +1,277 @@
+"""tfnvp.ood: the definitions of the scores, the calibration, the metrics."""
+
+import json
+import math
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfnvp
+from tfnvp import ood
+from tests import kit
+
+SHAPE = (8, 6, 1)     # non-square
+
+
+@pytest.fixture(scope="module")
+def flow():
+  flow = tfnvp.RealNVP(image_shape=SHAPE, num_scales=1, hidden_channels=4,
+                       num_res_blocks=1)
+  kit.randomize_weights(flow.layers, 3, stddev=0.05)
+  return flow
+
+
+def _images(n, seed=0, shape=SHAPE):
+  """`n` images: noise of a random amplitude on a flat background; the
+  first is flat."""
+  rng = np.random.default_rng(seed)
+  base = rng.integers(0, 256, size=(n, 1, 1, shape[-1]))
+  amplitude = rng.integers(0, 128, size=(n, 1, 1, 1))
+  amplitude[0] = 0
+  noise = rng.integers(-128, 128, size=(n, *shape)) * amplitude // 128
+  return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def _png_chunks(data):
+  """`[(type, payload)]` of a PNG file, checking its signature and CRCs."""
+  assert data[:8] == b"\x89PNG\r\n\x1a\n"
+  chunks, i = [], 8
+  while i < len(data):
+    length, kind = struct.unpack(">I4s", data[i:i + 8])
+    payload = data[i + 8:i + 8 + length]
+    crc, = struct.unpack(">I", data[i + 8 + length:i + 12 + length])
+    assert crc == zlib.crc32(kind + payload)
+    chunks.append((kind, payload))
+    i += 12 + length
+  return chunks
+
+
+@pytest.mark.parametrize("shape", [(8, 6, 1), (5, 7, 3), (12, 10, 4)])
+def test_complexity_is_the_length_of_a_valid_lossless_png(shape):
+  images = _images(5, 1, shape)
+  got = tfnvp.complexity_bits_per_dim(images).numpy()
+  assert got.shape == (5,) and got.dtype == np.float32
+  for image, bits in zip(images, got):
+    data = tf.io.encode_png(image, compression=9).numpy()
+    assert bits == pytest.approx(8 * len(data) / math.prod(shape), rel=1e-6)
+    # An independent reading of the file: header, and the zlib stream of
+    # its filtered rows (one filter byte per row).
+    chunks = dict(_png_chunks(data))
+    width, height = struct.unpack(">II", chunks[b"IHDR"][:8])
+    assert (height, width) == shape[:2]
+    assert len(zlib.decompress(chunks[b"IDAT"])) == height * (
+        width * shape[-1] + 1)
+    np.testing.assert_array_equal(tf.io.decode_png(data, shape[-1]), image)
+  # Premise: the images differ in complexity, the noisy ones the most.
+  assert got.max() - got.min() > 1.0
+
+
+def test_complexity_orders_images_and_compression_levels():
+  """28x28: a flat image costs PNG's headers (~60 bytes, 0.6 bits/dim) and
+  little more; noise does not compress."""
+  flat = np.full((1, 28, 28, 1), 100, np.uint8)
+  noise = np.random.default_rng(0).integers(0, 256, (1, 28, 28, 1)).astype(
+      np.uint8)
+  both = np.concatenate([flat, noise])
+  best, none = (tfnvp.complexity_bits_per_dim(both, c).numpy()
+                for c in (9, 0))
+  assert 0.6 < best[0] < 1.0 and 8.0 < best[1]
+  # Level 0 stores the rows: at least the 8 raw bits of each value.
+  assert np.all(none >= 8.0) and np.all(none >= best)
+
+
+def test_complexity_runs_under_tf_function_with_a_none_batch():
+  fn = tf.function(tfnvp.complexity_bits_per_dim, input_signature=[
+      tf.TensorSpec([None, *SHAPE], tf.uint8)])
+  images = _images(3)
+  np.testing.assert_array_equal(fn(images),
+                                tfnvp.complexity_bits_per_dim(images))
+  assert fn(images[:0]).shape == (0,)
+
+
+@pytest.mark.parametrize("images, error, message", [
+    (np.zeros((2, *SHAPE), np.float32), TypeError,
+     "`images` must be uint8 .* got a float32 array"),
+    (tf.zeros((2, *SHAPE), tf.int32), TypeError,
+     "`images` must be uint8 .* got dtype int32"),
+    (np.zeros(SHAPE, np.uint8), ValueError,
+     r"\[n, H, W, C\] with C in 1..4 .* got shape \(8, 6, 1\)"),
+    (np.zeros((2, 8, 6, 5), np.uint8), ValueError,
+     r"got shape \(2, 8, 6, 5\)"),
+])
+def test_complexity_refuses_bad_images(images, error, message):
+  with pytest.raises(error, match=message):
+    tfnvp.complexity_bits_per_dim(images)
+
+
+@pytest.mark.parametrize("level", [10, -2, 2.0, True])
+def test_complexity_refuses_a_bad_level(level):
+  with pytest.raises(ValueError, match=r"`compression` must be an int in "
+                     rf"-1..9 .*got {level!r}"):
+    tfnvp.complexity_bits_per_dim(_images(1), level)
+
+
+def test_ood_score_is_bits_per_dim_at_pixel_centres_minus_complexity(flow):
+  images = _images(6, 2)
+  centres = images.astype(np.float32) + 0.5
+  bpd = tfnvp.bits_per_dim(flow, centres).numpy()
+  np.testing.assert_allclose(ood.pixel_bits_per_dim(flow, images), bpd,
+                             rtol=1e-6)
+  np.testing.assert_allclose(
+      tfnvp.ood_score(flow, images),
+      bpd - tfnvp.complexity_bits_per_dim(images).numpy(), rtol=1e-5,
+      atol=1e-5)
+  # Premise: the random weights make the images' bits/dim differ.
+  assert np.ptp(bpd) > 0.1
+
+
+def test_ood_score_refuses_images_of_another_shape_or_dtype(flow):
+  with pytest.raises(ValueError, match=r"`images` must be \[n, 8, 6, 1\] "
+                     r"for this flow; got shape \(2, 6, 8, 1\)"):
+    tfnvp.ood_score(flow, np.zeros((2, 6, 8, 1), np.uint8))
+  with pytest.raises(TypeError, match="uint8"):
+    tfnvp.ood_score(flow, np.zeros((2, *SHAPE), np.float32) + 0.5)
+
+
+def test_typical_set_statistics():
+  rng = np.random.default_rng(0)
+  bpd = rng.normal(3.0, 0.2, 500)
+  typical = tfnvp.TypicalSet.from_bits_per_dim(bpd)
+  assert typical.num_examples == 500
+  assert typical.mean == pytest.approx(bpd.mean())
+  assert typical.stddev == pytest.approx(bpd.std(ddof=1))
+  x = np.array([2.6, 3.0, 3.5])
+  np.testing.assert_allclose(typical.typicality(x),
+                             np.abs(x - bpd.mean()) / bpd.std(ddof=1))
+  batch = rng.normal(3.1, 0.2, (4, 25))
+  z = np.abs(batch.mean(-1) - typical.mean) / (typical.stddev / 5)
+  np.testing.assert_allclose(typical.batch_typicality(batch), z)
+  np.testing.assert_allclose(typical.p_value(batch),
+                             [math.erfc(v / math.sqrt(2)) for v in z])
+
+
+def test_the_batch_p_value_keeps_its_level_and_detects_a_shift():
+  """Batches of 20 from the typical distribution: p < 0.05 for about 5% of
+  them (binomial: 1,000 batches, 3 sigma is +-2.1 points); a shift of one
+  sigma is caught with power P(Z > 1.96 - sqrt(20)) = 0.994."""
+  rng = np.random.default_rng(1)
+  typical = tfnvp.TypicalSet(mean=2.0, stddev=0.3, num_examples=10_000)
+  inside = typical.p_value(rng.normal(2.0, 0.3, (1000, 20))).numpy()
+  assert abs(np.mean(inside < 0.05) - 0.05) < 0.021
+  shifted = typical.p_value(rng.normal(2.3, 0.3, (1000, 20))).numpy()
+  assert np.mean(shifted < 0.05) > 0.98
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(mean=float("nan"), stddev=1.0, num_examples=5),
+     "`mean` must be a finite float; got nan"),
+    (dict(mean=1.0, stddev=0.0, num_examples=5), "`stddev` must be > 0"),
+    (dict(mean=1.0, stddev=1.0, num_examples=1),
+     "`num_examples` must be an int >= 2; got 1"),
+])
+def test_typical_set_refuses_bad_values(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    tfnvp.TypicalSet(**kwargs)
+
+
+@pytest.mark.parametrize("values, message", [
+    ([1.0], "at least 2 values; got shape"),
+    ([1.0, float("inf")], "finite; got 1 NaN or inf of 2"),
+    ([2.0, 2.0, 2.0], "must not all be equal"),
+    ([[1.0, 2.0]], r"a vector .* got shape \(1, 2\)"),
+])
+def test_typical_set_refuses_bad_bits_per_dim(values, message):
+  with pytest.raises(ValueError, match=message):
+    tfnvp.TypicalSet.from_bits_per_dim(values)
+
+
+@pytest.fixture(scope="module")
+def calibration(flow):
+  return tfnvp.OutlierCalibration.estimate(
+      flow, _images(199, 4), false_positive_rate=0.1, source="test")
+
+
+def test_the_thresholds_are_conformal_quantiles(flow, calibration):
+  images = _images(199, 4)
+  scores = calibration.evaluate(flow, images)
+  bpd = ood.pixel_bits_per_dim(flow, images).numpy()
+  assert calibration.typical_set.mean == pytest.approx(bpd.mean(), rel=1e-6)
+  # ceil(200 * 0.9) = 180: the 180th smallest; 19 of 199 lie above it.
+  for name in ood.SCORES:
+    assert calibration.thresholds[name] == pytest.approx(
+        np.sort(scores[name])[179], rel=1e-6)
+    assert np.sum(scores[name] > calibration.thresholds[name]) == 19
+  np.testing.assert_array_equal(
+      scores["is_outlier"],
+      scores["ood_score"] > calibration.thresholds["ood_score"])
+  assert 0 < scores["is_outlier"].sum() < 199      # premise: both classes
+
+
+def test_held_out_images_keep_the_false_positive_rate(flow, calibration):
+  """Exchangeable images: at most 10% flagged in expectation; 1,000 images
+  give +-2.9 points at 3 sigma."""
+  held_out = calibration.evaluate(flow, _images(1000, 5))
+  assert abs(held_out["is_outlier"].mean() - 0.1) < 0.03
+
+
+def test_scores_in_graph_equal_evaluate(flow, calibration):
+  images = _images(7, 6)
+  fn = tf.function(lambda x: calibration.scores(flow, x), input_signature=[
+      tf.TensorSpec([None, *SHAPE], tf.uint8)])
+  graph = fn(images)
+  numpy = calibration.evaluate(flow, images, batch_size=3)
+  assert graph["is_outlier"].dtype == tf.bool
+  for name, value in numpy.items():
+    np.testing.assert_allclose(graph[name], value, rtol=1e-5, atol=1e-5,
+                               err_msg=name)
+
+
+def test_calibration_json_round_trip_and_corruption(calibration, tmp_path):
+  path = str(tmp_path / "calibration.json")
+  calibration.save(path)
+  assert tfnvp.OutlierCalibration.load(path) == calibration
+  assert json.load(open(path, encoding="utf-8"))["score"] == "ood_score"
+  with open(path, "w", encoding="utf-8") as f:
+    f.write('{"typical_set": {"mean": 1.0')
+  with pytest.raises(ValueError, match="calibration.json' is not valid JSON"):
+    tfnvp.OutlierCalibration.load(path)
+  value = calibration.to_json()
+  value["thresholds"] = {"ood_score": 1.0}
+  with pytest.raises(ValueError, match="F is not a valid OutlierCalibration"
+                     ": `thresholds` must map each of"):
+    tfnvp.OutlierCalibration.from_json(value, "F")
+
+
+@pytest.mark.parametrize("kwargs, n, message", [
+    (dict(false_positive_rate=0.01), 50,
+     "false-positive rate of 0.01 needs at least 99 calibration images; "
+     "got 50"),
+    (dict(false_positive_rate=1.5), 50,
+     r"`false_positive_rate` must be a float in \(0, 1\); got 1.5"),
+    (dict(score="likelihood"), 50, "`score` must be one of"),
+])
+def test_estimate_refuses_bad_arguments(flow, kwargs, n, message):
+  with pytest.raises(ValueError, match=message):
+    tfnvp.OutlierCalibration.estimate(flow, _images(n), **kwargs)
+
+
+def test_auroc_and_fpr_equal_their_definitions_with_ties():
+  rng = np.random.default_rng(0)
+  inside = rng.integers(0, 20, 300).astype(float)
+  outside = rng.integers(5, 30, 200).astype(float)
+  pairs = (outside[:, None] > inside[None]).mean() + 0.5 * (
+      outside[:, None] == inside[None]).mean()
+  assert ood.auroc(inside, outside) == pytest.approx(pairs)
+  assert ood.auroc(outside, inside) == pytest.approx(1 - pairs)
+  threshold = max(t for t in np.unique(outside)
+                  if np.mean(outside >= t) >= 0.95)
+  assert ood.false_positive_rate_at(inside, outside) == pytest.approx(
+      np.mean(inside >= threshold))
+  assert ood.auroc([0.0, 1.0], [2.0, 3.0]) == 1.0
+  with pytest.raises(ValueError, match="`out_scores` must be finite"):
+    ood.auroc([1.0], [float("nan")])
+  with pytest.raises(ValueError, match="`true_positive_rate` must be"):
+    ood.false_positive_rate_at([1.0], [2.0], 1.0)
