@@ -309,6 +309,12 @@ def _json_array(value, dtype, what):
     nulls = any(v is None for v in array.flat)
     raise PredictError(f"{what} holds {'null' if nulls else 'non-numeric'} "
                        "values.")
+  if dtype == np.bool_:
+    if array.dtype.kind != "b":
+      raise PredictError(f"{what} holds "
+                         f"{_KINDS.get(array.dtype.kind, array.dtype.name)}"
+                         ", not booleans.")
+    return array
   integer = np.issubdtype(dtype, np.integer)
   if array.dtype.kind not in ("iu" if integer else "iuf"):
     kind = "non-integers" if array.dtype.kind == "f" else _KINDS.get(
@@ -448,6 +454,12 @@ class FlowClient:
     return self.predict("interpolate", {"images_a": images_a,
                                         "images_b": images_b,
                                         "num_steps": num_steps})["images"]
+
+  def score(self, images):
+    """8-bit images -> out-of-distribution scores (`score` signature):
+    `{"bits_per_dim", "complexity_bits_per_dim", "ood_score",
+    "typicality"}` float32 `[n]` and `"is_outlier"` bool `[n]`."""
+    return self.predict("score", {"images": images})
 
 
 class RestClient(FlowClient):

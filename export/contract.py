@@ -6,14 +6,14 @@ in `export.client` both read this table, so the names a client sends are the
 names the model declares, and the clients check a request's shapes before
 sending it and a response's shapes against the request.
 
-A shape is a tuple of dimensions: an `int` is that size; a name is a size
->= 1 that is the same wherever the name appears in one call (its inputs and
+A shape is a tuple of dimensions: an `int` is that size; a name is a size >= 1
+that is the same wherever the name appears in one call (its inputs and
 outputs), and the name of a scalar input (`num_samples`, `num_steps`) is that
 input's value. So `images` and `z` are `[n, H, W, C]` with `n >= 1` (an empty
 batch is an error), `images` of `interpolate` is `[n, num_steps, H, W, C]`,
-`log_prob` and `bits_per_dim` are `[n]`, `num_samples`, `temperature` and
-`num_steps` are scalars and `seed` is `[2]`. The model's own `H, W, C` are
-checked by the server.
+`log_prob`, `bits_per_dim` and the scores of `score` are `[n]`, `num_samples`,
+`temperature` and `num_steps` are scalars and `seed` is `[2]`. The model's own
+`H, W, C` are checked by the server.
 """
 
 import dataclasses
@@ -87,4 +87,19 @@ SIGNATURES = {
         input_shapes={"images_a": _IMAGES, "images_b": _IMAGES,
                       "num_steps": ()},
         output_shapes={"images": ("n", "num_steps", "H", "W", "C")}),
+    "score": Signature(
+        inputs={"images": "uint8"},
+        outputs={"bits_per_dim": "float32",
+                 "complexity_bits_per_dim": "float32",
+                 "ood_score": "float32", "typicality": "float32",
+                 "is_outlier": "bool"},
+        doc="8-bit images -> out-of-distribution scores (`tfnvp.ood`): "
+            "bits/dim at the pixel centres, PNG complexity bits/dim, "
+            "ood_score = their difference, typicality |bpd - mu| / sigma, "
+            "and is_outlier at the export's calibrated threshold. Exported "
+            "with a calibration only.",
+        input_shapes={"images": _IMAGES},
+        output_shapes={name: ("n",) for name in (
+            "bits_per_dim", "complexity_bits_per_dim", "ood_score",
+            "typicality", "is_outlier")}),
 }

@@ -6,11 +6,19 @@ python -m export.export ...              # the same, from a checkout
 tensorflow_model_server --rest_api_port=8501 --model_name=mnist \\
     --model_base_path=$PWD/models/mnist
 ```
+
+By default the export is calibrated for outlier detection on the first
+10,000 images of the run's training split (`tfnvp.OutlierCalibration`),
+which adds the `score` signature; that reads the dataset (`tfnvp.data`, the
+`data` extra; `--raw-data-dir` offline). `--calibration-examples 0` skips
+it.
 """
 
 import sys
 
 from tfnvp import cli
+from tfnvp import data
+from tfnvp import ood
 from tfnvp import runs
 
 from . import serving
@@ -20,28 +28,43 @@ __all__ = ["build_parser", "export_run", "main"]
 
 
 def export_run(model_dir, output, *, checkpoint=None, max_samples=256,
-               max_interpolation_steps=64, overwrite=False):
+               max_interpolation_steps=64, overwrite=False,
+               calibration_split=None,
+               calibration_examples=data.DEFAULT_CALIBRATION_EXAMPLES,
+               false_positive_rate=0.05, outlier_score="ood_score",
+               data_dir=None, raw_data_dir=None):
   """Exports the newest (or the given) checkpoint of `model_dir` to `output`.
 
   A run trained with Polyak averaging (`--ema-decay`) is exported with its
-  averaged weights (`tfnvp.runs.load_run`).
+  averaged weights (`tfnvp.runs.load_run`). With `calibration_examples >
+  0`, the export is calibrated and gets the `score`
+  signature (`tfnvp.data.calibrate` on the run's dataset, its
+  `calibration_split` or training split); `calibration_examples=0`
+  exports without it.
 
   Returns:
-    `(output, checkpoint_path)`.
+    `(output, checkpoint_path, calibration or None)`.
 
   Raises:
     FileNotFoundError: no run or no checkpoint in `model_dir`, or a
-      missing `checkpoint`.
+      missing `checkpoint`; missing data for the calibration.
     FileExistsError: `output` exists and `overwrite` is False.
-    ValueError: `output` does not end in a numeric version, bad limits, or
-      a corrupted `config.json` or checkpoint (named in the message).
+    ValueError: `output` does not end in a numeric version, bad limits, a
+      corrupted `config.json` or checkpoint (named in the message), or a
+      bad calibration argument (see `tfnvp.data.calibrate`).
   """
-  serving.check_version_dir(output)
+  serving.check_export_dir(output, overwrite)
   run = runs.load_run(model_dir, checkpoint)
+  calibration = None
+  if calibration_examples:
+    calibration = data.calibrate(
+        run.flow, run.config.get("dataset"), calibration_split,
+        calibration_examples, false_positive_rate=false_positive_rate,
+        score=outlier_score, data_dir=data_dir, raw_data_dir=raw_data_dir)
   serving.export_saved_model(
-      run.flow, output, max_samples=max_samples,
+      run.flow, output, calibration=calibration, max_samples=max_samples,
       max_interpolation_steps=max_interpolation_steps, overwrite=overwrite)
-  return output, run.checkpoint
+  return output, run.checkpoint, calibration
 
 
 def build_parser():
@@ -49,7 +72,7 @@ def build_parser():
       prog="tfnvp-export",
       description="Export a training run's checkpoint as a SavedModel that "
                   "TF Serving loads as is (signatures: "
-                  f"{', '.join(SIGNATURES)}).")
+                  f"{', '.join(SIGNATURES)}; `score` when calibrated).")
   parser.add_argument("--model-dir", required=True,
                       help="folder of a `training.train` run")
   parser.add_argument("--output", required=True,
@@ -60,11 +83,35 @@ def build_parser():
   parser.add_argument("--max-samples", type=cli.positive_int, default=256,
                       help="largest `num_samples` the sample signature "
                            "accepts (default: %(default)s)")
-  parser.add_argument("--max-interpolation-steps", type=cli.positive_int, default=64,
+  parser.add_argument("--max-interpolation-steps", type=cli.positive_int,
+                      default=64,
                       help="largest `num_steps` of the interpolate signature "
                            "(default: %(default)s)")
   parser.add_argument("--overwrite", action="store_true",
                       help="replace an existing version folder")
+  group = parser.add_argument_group(
+      "calibration", "outlier scores of the `score` signature "
+      "(tfnvp.OutlierCalibration), estimated on the run's dataset")
+  group.add_argument("--calibration-split", default=None,
+                     help="TFDS split (default: the dataset's training "
+                          "split)")
+  group.add_argument("--calibration-examples", type=cli.nonnegative_int,
+                     default=data.DEFAULT_CALIBRATION_EXAMPLES,
+                     help="its first N images (default: %(default)s); 0: "
+                          "no calibration and no `score` signature")
+  group.add_argument("--false-positive-rate", type=cli.fraction,
+                     default=0.05,
+                     help="fraction of in-distribution images `is_outlier` "
+                          "may flag (default: %(default)s)")
+  group.add_argument("--outlier-score", choices=ood.SCORES,
+                     default="ood_score",
+                     help="the score `is_outlier` thresholds (default: "
+                          "%(default)s)")
+  group.add_argument("--raw-data-dir", default=None,
+                     help="folder of original dataset files for offline "
+                          f"TFDS preparation (default: "
+                          f"${data.RAW_DATA_DIR_ENV})")
+  group.add_argument("--data-dir", default=None, help="TFDS data folder")
   return parser
 
 
@@ -72,14 +119,25 @@ def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
   with cli.errors_exit(parser):
-    output, path = export_run(
+    output, path, calibration = export_run(
         args.model_dir, args.output, checkpoint=args.checkpoint,
         max_samples=args.max_samples,
         max_interpolation_steps=args.max_interpolation_steps,
-        overwrite=args.overwrite)
+        overwrite=args.overwrite, calibration_split=args.calibration_split,
+        calibration_examples=args.calibration_examples,
+        false_positive_rate=args.false_positive_rate,
+        outlier_score=args.outlier_score, data_dir=args.data_dir,
+        raw_data_dir=args.raw_data_dir)
   print(f"checkpoint: {path}")
   print(f"exported: {output}")
-  print(f"signatures: {', '.join(SIGNATURES)}")
+  signatures = [s for s in SIGNATURES if s != "score" or calibration]
+  print(f"signatures: {', '.join(signatures)}")
+  if calibration:
+    print(f"calibration: {calibration.source}: typical bits/dim "
+          f"{calibration.typical_set.mean:.4f} +- "
+          f"{calibration.typical_set.stddev:.4f}; is_outlier = "
+          f"{calibration.score} > {calibration.threshold:.4f} "
+          f"(false-positive rate {calibration.false_positive_rate:g})")
   return 0
 
 

@@ -19,7 +19,11 @@ import tfnvp
 from .contract import SIGNATURES
 from tfnvp.flows import ImageFlow
 
-__all__ = ["build_serving_module", "check_version_dir", "export_saved_model"]
+__all__ = ["CALIBRATION_FILE", "build_serving_module", "check_export_dir",
+           "check_version_dir", "export_saved_model"]
+
+# The calibration's JSON, in the version folder next to saved_model.pb.
+CALIBRATION_FILE = "calibration.json"
 
 _INT32_RANGE = (-2**31, 2**31 - 1)
 
@@ -161,7 +165,8 @@ def _check_output(x, what):
       "returned. Lower `temperature` or check the exported checkpoint.")
 
 
-def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
+def build_serving_module(flow, *, calibration=None, max_samples=256,
+                         max_interpolation_steps=64):
   """A `tf.Module` with the serving signatures of `flow`, ready to save.
 
   The signatures (names and dtypes in `export.contract.SIGNATURES`) run
@@ -189,6 +194,12 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
       -> images [n, num_steps, H, W, C] = f^-1(cos(phi) z_a + sin(phi) z_b),
          phi = 0 .. pi/2 in equal steps, as in Real NVP's figures of latent
          manifolds [1]; its endpoints are a and b.
+  score(images: uint8 [n, H, W, C])              # with a `calibration` only
+      -> bits_per_dim (as serving_default), complexity_bits_per_dim,
+         ood_score = bits_per_dim - complexity_bits_per_dim, typicality =
+         |bits_per_dim - mu| / sigma, is_outlier = score > threshold
+         (`tfnvp.ood`; mu, sigma, the threshold and the score it applies to
+         are the calibration's, as constants in the graph)
   ```
 
   `encode` accepts the whole domain of `f` (`flow.domain`): with Real NVP's
@@ -204,6 +215,8 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
 
   Args:
     flow: a `tfnvp.RealNVP` or `tfnvp.Glow` (a `tfnvp.flows.ImageFlow`).
+    calibration: a `tfnvp.OutlierCalibration` of `flow` on in-distribution
+      images, or `None` for no `score` signature.
     max_samples: Python `int >= 1`, the largest `num_samples` of `sample`.
     max_interpolation_steps: Python `int >= 2`, the largest `num_steps`.
 
@@ -214,6 +227,8 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
   Raises:
     ValueError: for a flow that is not an image flow in inference mode, or
       bad limits.
+    TypeError: for a `calibration` that is not a
+      `tfnvp.OutlierCalibration`.
 
   #### References
 
@@ -230,6 +245,10 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
         value < minimum):
       raise ValueError(f"`{name}` must be an int >= {minimum}; got "
                        f"{value!r}.")
+  if calibration is not None and not isinstance(
+      calibration, tfnvp.OutlierCalibration):
+    raise TypeError("`calibration` must be a tfnvp.OutlierCalibration or "
+                    f"None; got {type(calibration).__name__}.")
   image_shape = tuple(flow.image_shape)
   num_dims = math.prod(image_shape)
   dtype = flow.dtype
@@ -349,6 +368,11 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
     out_shape = tf.concat([tf.shape(path)[:2], image_shape], axis=0)
     return {"images": tf.cast(tf.reshape(images, out_shape), tf.float32)}
 
+  @tf.function(input_signature=[spec("score", "images", batch)])
+  def score(images):
+    images, = _checked([images], batch_shape("images"))
+    return calibration.scores(flow, images)
+
   module = tf.Module(name="tfnvp_serving")
   # Raw `tf.Variable`s only: a module holding a Keras object saves a model
   # that TF Serving's session-based loader cannot restore.
@@ -361,6 +385,8 @@ def build_serving_module(flow, *, max_samples=256, max_interpolation_steps=64):
   module.serving_signatures = dict(
       serving_default=serving_default, log_prob=log_prob, sample=sample,
       encode=encode, decode=decode, interpolate=interpolate)
+  if calibration is not None:
+    module.serving_signatures["score"] = score
   return module
 
 
@@ -382,18 +408,39 @@ def check_version_dir(path):
   return int(version)
 
 
-def export_saved_model(flow, export_dir, *, max_samples=256,
-                       max_interpolation_steps=64, overwrite=False):
+def check_export_dir(export_dir, overwrite=False):
+  """`export_dir`, normalized, if a version may be written there.
+
+  Raises:
+    ValueError: for a non-numeric version folder (`check_version_dir`).
+    FileExistsError: if `export_dir` exists and `overwrite` is False.
+  """
+  check_version_dir(export_dir)
+  export_dir = os.path.normpath(export_dir)
+  if os.path.exists(export_dir) and not overwrite:
+    raise FileExistsError(
+        f"`output` {export_dir!r} exists; pick a new version number (TF "
+        "Serving may be serving this one) or pass overwrite=True "
+        "(--overwrite).")
+  return export_dir
+
+
+def export_saved_model(flow, export_dir, *, calibration=None,
+                       max_samples=256, max_interpolation_steps=64,
+                       overwrite=False):
   """Saves `flow`'s serving signatures to `export_dir` (a version folder).
 
   The SavedModel is written to a hidden sibling folder first and renamed
   into place, so a TF Serving instance polling the base folder never sees a
-  half-written version.
+  half-written version. With a `calibration`, its JSON is written beside
+  the SavedModel as `export_dir/calibration.json` (`CALIBRATION_FILE`;
+  the server ignores it) for clients and people to read.
 
   Args:
     flow: a `tfnvp.RealNVP` or `tfnvp.Glow` in inference mode.
     export_dir: `BASE/NAME/VERSION`; `--model_base_path` of the server is
       `BASE/NAME`.
+    calibration: see `build_serving_module`.
     max_samples: see `build_serving_module`.
     max_interpolation_steps: see `build_serving_module`.
     overwrite: replace an existing `export_dir`.
@@ -405,15 +452,9 @@ def export_saved_model(flow, export_dir, *, max_samples=256,
     ValueError: for a non-numeric version folder or bad limits.
     FileExistsError: if `export_dir` exists and `overwrite` is False.
   """
-  check_version_dir(export_dir)
-  export_dir = os.path.normpath(export_dir)
-  if os.path.exists(export_dir) and not overwrite:
-    raise FileExistsError(
-        f"`output` {export_dir!r} exists; pick a new version number (TF "
-        "Serving may be serving this one) or pass overwrite=True "
-        "(--overwrite).")
+  export_dir = check_export_dir(export_dir, overwrite)
   module = build_serving_module(
-      flow, max_samples=max_samples,
+      flow, calibration=calibration, max_samples=max_samples,
       max_interpolation_steps=max_interpolation_steps)
   parent = os.path.dirname(export_dir) or "."
   os.makedirs(parent, exist_ok=True)
@@ -426,6 +467,8 @@ def export_saved_model(flow, export_dir, *, max_samples=256,
     # user must be able to read the version.
     os.chmod(staging, 0o777 & ~umask)
     tf.saved_model.save(module, staging, signatures=module.serving_signatures)
+    if calibration is not None:
+      calibration.save(os.path.join(staging, CALIBRATION_FILE))
     if os.path.exists(export_dir):
       shutil.rmtree(export_dir)
     os.rename(staging, export_dir)

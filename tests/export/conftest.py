@@ -1,5 +1,5 @@
 """Fixtures of the export tests: a run folder with random (non-identity)
-weights, its in-process flow, and its export."""
+weights, its in-process flow, and its export (calibrated: with `score`)."""
 
 import dataclasses
 import os
@@ -24,6 +24,7 @@ class Run:
   flow: object          # tfnvp.RealNVP restored from the run's checkpoint
   base_path: str        # BASE/NAME: TF Serving's --model_base_path
   export_dir: str       # BASE/NAME/1
+  calibration: object   # the export's tfnvp.OutlierCalibration
 
 
 def make_run(model_dir, model_config, step):
@@ -40,6 +41,14 @@ def make_run(model_dir, model_config, step):
   return runs.load_run(model_dir).flow
 
 
+def calibrate(flow):
+  """An `OutlierCalibration` of `flow` on 40 random 8-bit images."""
+  images = np.random.default_rng(5).integers(
+      0, 256, size=(40, *flow.image_shape), dtype=np.uint8)
+  return tfnvp.OutlierCalibration.estimate(
+      flow, images, false_positive_rate=0.1, source="40 random images")
+
+
 @pytest.fixture(scope="session")
 def run(tmp_path_factory):
   """A training run's folder (config + checkpoint) and its SavedModel."""
@@ -47,10 +56,11 @@ def run(tmp_path_factory):
   model_dir = str(root / "run")
   flow = make_run(model_dir, MODEL, step=7)
   base_path = str(root / "models" / "flow")
+  calibration = calibrate(flow)
   export_dir = serving.export_saved_model(
-      flow, os.path.join(base_path, "1"),
+      flow, os.path.join(base_path, "1"), calibration=calibration,
       max_samples=16, max_interpolation_steps=8)
-  return Run(model_dir, flow, base_path, export_dir)
+  return Run(model_dir, flow, base_path, export_dir, calibration)
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ __all__ = ["assert_outputs_match", "expected_outputs", "requests_for",
            "start_saved_model_cli"]
 
 
-def requests_for(pixels):
-  """One request per signature: `{signature: {input: array}}`."""
+def requests_for(pixels, score=True):
+  """One request per signature (`score` too, if `score`):
+  `{signature: {input: array}}`."""
   images, dequantized = pixels
-  return {
+  requests = {
       "serving_default": {"images": images},
       "log_prob": {"images": dequantized},
       "sample": {"num_samples": np.int32(3), "temperature": np.float32(0.8),
@@ -29,10 +30,14 @@ def requests_for(pixels):
                       "images_b": dequantized[2:],
                       "num_steps": np.int32(4)},
   }
+  if score:
+    requests["score"] = {"images": images}
+  return requests
 
 
-def expected_outputs(flow, requests):
-  """What the in-process flow computes for each request."""
+def expected_outputs(flow, requests, calibration=None):
+  """What the in-process flow (and `calibration`, for `score`) computes
+  for each request."""
   centres = requests["serving_default"]["images"].astype(np.float32) + 0.5
   sample = requests["sample"]
   a = flow.flow.forward(requests["interpolate"]["images_a"])
@@ -43,7 +48,7 @@ def expected_outputs(flow, requests):
   samples = tfnvp.sample_at_temperature(
       flow, int(sample["num_samples"]), float(sample["temperature"]),
       seed=tf.constant(sample["seed"], tf.int32))
-  return {
+  expected = {
       "serving_default": {"log_prob": flow.log_prob(centres),
                           "bits_per_dim": tfnvp.bits_per_dim(flow, centres)},
       "log_prob": {"log_prob": flow.log_prob(
@@ -53,6 +58,10 @@ def expected_outputs(flow, requests):
       "decode": {"images": flow.bijector.forward(requests["decode"]["z"])},
       "interpolate": {"images": tf.stack(path, axis=1)},
   }
+  if "score" in requests:
+    expected["score"] = calibration.scores(flow,
+                                           requests["score"]["images"])
+  return expected
 
 
 def assert_outputs_match(outputs, expected, modes_tolerance=None):
@@ -67,7 +76,9 @@ def assert_outputs_match(outputs, expected, modes_tolerance=None):
   for name, want in expected.items():
     got, want = np.asarray(outputs[name]), np.asarray(want)
     assert got.shape == want.shape, name
-    if name == "pixels" and modes_tolerance is not None:
+    if got.dtype == bool:
+      np.testing.assert_array_equal(got, want, err_msg=name)
+    elif name == "pixels" and modes_tolerance is not None:
       assert np.abs(got.astype(int) - want).max() <= 1, name
     elif name == "pixels":
       assert np.mean(got != want) < 0.01, name

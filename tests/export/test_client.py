@@ -56,13 +56,15 @@ def _call_every_signature(client, requests):
       "encode": {"z": client.encode(**r["encode"])},
       "decode": {"images": client.decode(**r["decode"])},
       "interpolate": {"images": client.interpolate(**r["interpolate"])},
+      "score": client.score(**r["score"]),
   }
 
 
 def _check_every_signature(client, run, pixels):
   requests = requests_for(pixels)
   outputs = _call_every_signature(client, requests)
-  for signature, want in expected_outputs(run.flow, requests).items():
+  for signature, want in expected_outputs(run.flow, requests,
+                                          run.calibration).items():
     assert_outputs_match(outputs[signature], want)
     for name, value in outputs[signature].items():
       assert value.dtype == client_lib.SIGNATURES[signature].outputs[name]
@@ -287,7 +289,7 @@ def test_both_clients_refuse_bad_arguments_before_sending(
 def test_both_clients_refuse_unknown_signatures_and_inputs(double):
   client, server = double
   with pytest.raises(ValueError, match=r"`signature_name` must be one of "
-                     r"\[.*'interpolate'\]; got 'predict'"):
+                     r"\[.*'score'\]; got 'predict'"):
     client.predict("predict", {"images": _X})
   with pytest.raises(ValueError, match=r"Signature 'log_prob' takes inputs "
                      r"\['images'\]; got \['pixels'\]"):
@@ -331,6 +333,18 @@ def _bad_outputs():
        r"\[4, 8\]"),
       ("no-bits_per_dim", "bits_per_dim", (u(4, 8, 8, 1),),
        {"log_prob": f(4)}, r"lacks outputs .*bits_per_dim"),
+      ("is_outlier-of-floats", "score", (u(4, 8, 8, 1),),
+       {**{k: f(4) for k in ("bits_per_dim", "complexity_bits_per_dim",
+                             "ood_score", "typicality")},
+        "is_outlier": f(4)},
+       r"output `is_outlier` (holds float\w*, not booleans|has dtype "
+       r"float32; the signature returns bool)"),
+      ("is_outlier-of-3-for-4", "score", (u(4, 8, 8, 1),),
+       {**{k: f(4) for k in ("bits_per_dim", "complexity_bits_per_dim",
+                             "ood_score", "typicality")},
+        "is_outlier": np.zeros(3, bool)},
+       r"output `is_outlier` must have shape \[n\] with n = 4 \(from "
+       r"`images`\); got shape \[3\]"),
       ("unbatched-samples", "sample", (2,),
        {"images": f(8, 8, 1), "pixels": u(8, 8, 1)},
        r"output `images` must have shape \[num_samples, H, W, C\] \(rank "
@@ -359,7 +373,7 @@ def _bad_outputs():
 
 _SIGNATURE_OF = {"bits_per_dim": "serving_default", "log_prob": "log_prob",
                  "sample": "sample", "encode": "encode", "decode": "decode",
-                 "interpolate": "interpolate"}
+                 "interpolate": "interpolate", "score": "score"}
 
 
 def _answer(server, method, outputs):

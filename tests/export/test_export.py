@@ -30,7 +30,8 @@ def cli_export(run, tmp_path_factory):
   output = tmp_path_factory.mktemp("cli") / "models" / "flow" / "3"
   result = subprocess.run(
       [sys.executable, "-m", "export.export", "--model-dir", run.model_dir,
-       "--output", str(output), "--max-samples", "16"],
+       "--output", str(output), "--max-samples", "16",
+       "--calibration-examples", "0"],
       cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False)
   assert result.returncode == 0, result.stderr
   return str(output), result.stdout
@@ -49,7 +50,7 @@ def test_the_cli_writes_tf_servings_layout(cli_export):
 def test_saved_model_cli_runs_every_signature(run, cli_export, pixels,
                                               tmp_path):
   output, _ = cli_export
-  requests = requests_for(pixels)
+  requests = requests_for(pixels, score=False)
   procs = start_saved_model_cli(output, requests, tmp_path)
   expected = expected_outputs(run.flow, requests)
   for signature, proc in procs.items():
@@ -63,7 +64,7 @@ def test_saved_model_cli_runs_every_signature(run, cli_export, pixels,
 def test_a_fresh_process_without_tfnvp_loads_and_runs_it(run, cli_export,
                                                          pixels, tmp_path):
   output, _ = cli_export
-  requests = requests_for(pixels)
+  requests = requests_for(pixels, score=False)
   np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
                                    requests.items() for n, v in
                                    inputs.items()})

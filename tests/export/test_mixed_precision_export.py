@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tests import kit
 from tests.export.conftest import MODEL
+from tests.export.conftest import calibrate
 from tests.export.conftest import make_run
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
@@ -27,9 +28,10 @@ def test_a_bfloat16_run_exports_and_serves(tmp_path, pixels):
   flow = make_run(str(tmp_path / "run"), dataclasses.replace(
       MODEL, network_dtype="bfloat16"), step=1)
   assert flow.network_dtype == "bfloat16"
+  calibration = calibrate(flow)
   export_dir = serving.export_saved_model(
-      flow, str(tmp_path / "models" / "flow" / "1"), max_samples=16,
-      max_interpolation_steps=8)
+      flow, str(tmp_path / "models" / "flow" / "1"), calibration=calibration,
+      max_samples=16, max_interpolation_steps=8)
   loaded = tf.saved_model.load(export_dir)
   for name, contract in SIGNATURES.items():
     function = loaded.signatures[name]
@@ -38,7 +40,7 @@ def test_a_bfloat16_run_exports_and_serves(tmp_path, pixels):
     for out, spec in function.structured_outputs.items():
       assert spec.dtype.name == contract.outputs[out], (name, out)
   requests = requests_for(pixels)
-  expected = expected_outputs(flow, requests)
+  expected = expected_outputs(flow, requests, calibration)
   procs = start_saved_model_cli(export_dir, requests, tmp_path)
   np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
                                    requests.items() for n, v in
