@@ -44,7 +44,8 @@ done
   --epochs 1 --steps-per-epoch 3 --num-eval-examples 64 --verbose 0 | tail -1
 "$bin/tfnvp-evaluate" --model-dir run --data-dir tfds --raw-data-dir "$raw" \
   --num-examples 256
-"$bin/tfnvp-export" --model-dir run --output models/mnist/1
+"$bin/tfnvp-export" --model-dir run --output models/mnist/1 --data-dir tfds \
+  --raw-data-dir "$raw" --calibration-examples 1000
 "$bin/python" - <<'PY'
 import numpy as np
 import tensorflow as tf
@@ -55,5 +56,9 @@ out = loaded.signatures["serving_default"](
 assert np.all(np.isfinite(out["bits_per_dim"])), out
 print("ok: the exported SavedModel serves bits/dim",
       np.round(out["bits_per_dim"].numpy(), 3))
+score = loaded.signatures["score"](images=tf.zeros([2, 28, 28, 1], tf.uint8))
+assert score["is_outlier"].dtype == tf.bool, score
+print("ok: and outlier scores, ood_score",
+      np.round(score["ood_score"].numpy(), 3))
 PY
 echo "wheel test passed in $((SECONDS - start)) s"

@@ -3,18 +3,25 @@
 ```
 tfnvp-evaluate --model-dir runs/mnist        # or python -m training.evaluate
 test bits/dim: 1.2345
+tfnvp-evaluate --model-dir runs/fashion --ood-dataset mnist
 ```
+
+With `--ood-dataset`, it also prints how well each outlier score of
+`tfnvp.ood` separates the run's test images from that dataset's: AUROC, the
+false-positive rate at 95% true positives, and the fractions `is_outlier`
+flags at the threshold calibrated on the run's training images.
 """
 
 import sys
 
 from tfnvp import cli
+from tfnvp import data
+from tfnvp import ood
 from tfnvp import runs
 
 from . import config as config_lib
-from tfnvp import data
 
-__all__ = ["build_parser", "evaluate", "main"]
+__all__ = ["build_parser", "evaluate", "evaluate_ood", "main"]
 
 
 def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
@@ -45,21 +52,90 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
   return float(result["bits_per_dim"]), run.checkpoint
 
 
+def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
+                 num_examples=None,
+                 calibration_examples=data.DEFAULT_CALIBRATION_EXAMPLES,
+                 false_positive_rate=0.05, true_positive_rate=0.95,
+                 data_dir=None, raw_data_dir=None):
+  """How each score of `tfnvp.ood` tells the run's test images from outliers.
+
+  The calibration (typical set and thresholds) is estimated on the first
+  `calibration_examples` images of the run's training split; the scores
+  are computed on the test splits (the first `num_examples` images, or all)
+  of the run's dataset (negatives) and of `ood_dataset` (positives), at the
+  pixel centres.
+
+  Returns:
+    `{"calibration": tfnvp.OutlierCalibration, "checkpoint": path,
+    "num_in": int, "num_out": int, "scores": {score name: {"auroc",
+    "fpr_at_tpr", "flagged_in", "flagged_out"}}}`: `flagged_*` are the
+    fractions above the score's calibrated threshold (`flagged_in` is the
+    false-positive rate on held-out images).
+
+  Raises:
+    FileNotFoundError: no run or checkpoint; missing data.
+    ValueError: an unknown `ood_dataset` or one of other images than the
+      run's, bad sizes or rates, a corrupted `config.json` or checkpoint.
+  """
+  run = runs.load_run(model_dir, checkpoint)
+  name = config_lib.load_config(model_dir).dataset
+  calibration = data.calibrate(
+      run.flow, name, None, calibration_examples,
+      false_positive_rate=false_positive_rate, batch_size=batch_size,
+      data_dir=data_dir, raw_data_dir=raw_data_dir)
+
+  def scores(dataset):
+    images = data.pixel_batches(
+        dataset, None, batch_size, num_examples=num_examples,
+        image_shape=run.flow.image_shape, data_dir=data_dir,
+        raw_data_dir=raw_data_dir)
+    return calibration.evaluate(run.flow, images)
+
+  inside, outside = scores(name), scores(ood_dataset)
+  table = {}
+  for score in ood.SCORES:
+    threshold = calibration.thresholds[score]
+    table[score] = {
+        "auroc": ood.auroc(inside[score], outside[score]),
+        "fpr_at_tpr": ood.false_positive_rate_at(
+            inside[score], outside[score], true_positive_rate),
+        "flagged_in": float((inside[score] > threshold).mean()),
+        "flagged_out": float((outside[score] > threshold).mean())}
+  return {"calibration": calibration, "checkpoint": run.checkpoint,
+          "num_in": int(inside["ood_score"].size),
+          "num_out": int(outside["ood_score"].size), "scores": table}
+
+
 def build_parser():
   """The command line of `tfnvp-evaluate`."""
   parser = cli.ArgumentParser(
       prog="tfnvp-evaluate",
-      description="Print test bits/dim of a training run's checkpoint.")
+      description="Print test bits/dim of a training run's checkpoint and, "
+                  "with --ood-dataset, how its outlier scores do.")
   parser.add_argument("--model-dir", required=True)
   parser.add_argument("--checkpoint", default=None,
                       help="checkpoint prefix (default: the newest)")
   parser.add_argument("--batch-size", type=cli.positive_int, default=256)
   parser.add_argument("--num-examples", type=cli.positive_int, default=None,
-                      help="only the first N test examples")
+                      help="only the first N test examples (of each "
+                           "dataset)")
   parser.add_argument("--raw-data-dir", default=None,
                       help="folder of original dataset files for offline "
                       f"TFDS preparation (default: ${data.RAW_DATA_DIR_ENV})")
   parser.add_argument("--data-dir", default=None, help="TFDS data folder")
+  group = parser.add_argument_group("outlier detection (tfnvp.ood)")
+  group.add_argument("--ood-dataset", default=None,
+                     choices=sorted(data.DATASETS), metavar="NAME",
+                     help="outliers: this dataset's test split (one of "
+                          f"{', '.join(sorted(data.DATASETS))})")
+  group.add_argument("--calibration-examples", type=cli.positive_int,
+                     default=data.DEFAULT_CALIBRATION_EXAMPLES,
+                     help="training images of the typical set and the "
+                          "thresholds (default: %(default)s)")
+  group.add_argument("--false-positive-rate", type=cli.fraction,
+                     default=0.05,
+                     help="of the calibrated thresholds (default: "
+                          "%(default)s)")
   return parser
 
 
@@ -71,8 +147,27 @@ def main(argv=None):
         args.model_dir, checkpoint=args.checkpoint,
         batch_size=args.batch_size, num_examples=args.num_examples,
         data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+    result = None
+    if args.ood_dataset:
+      result = evaluate_ood(
+          args.model_dir, args.ood_dataset, checkpoint=args.checkpoint,
+          batch_size=args.batch_size, num_examples=args.num_examples,
+          calibration_examples=args.calibration_examples,
+          false_positive_rate=args.false_positive_rate,
+          data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
   print(f"checkpoint: {path}")
   print(f"test bits/dim: {bpd:.4f}")
+  if result:
+    calibration = result["calibration"]
+    rate = calibration.false_positive_rate
+    print(f"outliers: {args.ood_dataset} test ({result['num_out']} images) "
+          f"vs {result['num_in']} test images; thresholds at "
+          f"false-positive rate {rate:g} on {calibration.source}")
+    print(f"{'score':<14}{'AUROC':>8}{'FPR@95%TPR':>12}"
+          f"{'flagged in':>12}{'flagged out':>13}")
+    for score, row in result["scores"].items():
+      print(f"{score:<14}{row['auroc']:>8.4f}{row['fpr_at_tpr']:>12.4f}"
+            f"{row['flagged_in']:>12.4f}{row['flagged_out']:>13.4f}")
   return 0
 
 
