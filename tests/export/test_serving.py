@@ -3,6 +3,9 @@
 import math
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -353,3 +356,33 @@ def test_a_glow_exports_with_the_same_signatures(tmp_path):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"`images` must be finite and in \[0, 256\)"):
     loaded["log_prob"](images=x + 256.0)
+
+
+def test_score_runs_in_saved_model_cli_and_a_fresh_process(run, pixels,
+                                                           tmp_path):
+  """The calibrated export's `score`, through TF Serving's session loader
+  and without tfnvp: equal to the calibration's scores in process."""
+  images, _ = pixels
+  want = run.calibration.scores(run.flow, images)
+  procs = start_saved_model_cli(run.export_dir, {"score": {"images": images}},
+                                tmp_path)
+  np.savez(tmp_path / "in.npz", **{"score/images": images})
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  fresh = subprocess.run(
+      [sys.executable, str(Path(__file__).with_name("fresh_load.py")),
+       run.export_dir, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+      check=False)
+  assert fresh.returncode == 0, fresh.stderr[-3000:]
+  _, stderr = procs["score"].communicate(timeout=300)
+  assert procs["score"].returncode == 0, stderr[-3000:]
+  fresh_outputs = np.load(tmp_path / "out.npz")
+  for name in SIGNATURES["score"].outputs:
+    for got in (np.load(tmp_path / "score" / f"{name}.npy"),
+                fresh_outputs[f"score/{name}"]):
+      assert got.dtype == SIGNATURES["score"].outputs[name], name
+      np.testing.assert_allclose(got, want[name], rtol=1e-5, atol=1e-5,
+                                 err_msg=name)
+  # The calibration's JSON beside the SavedModel is the one in the graph.
+  assert tfnvp.OutlierCalibration.load(os.path.join(
+      run.export_dir, serving.CALIBRATION_FILE)) == run.calibration
