@@ -38,9 +38,6 @@ from tfnvp.export import export as export_lib
 
 __all__ = ["main", "measure"]
 
-_TRUE_POSITIVE_RATE = 0.95
-
-
 def _served_scores(signature, name, batch_size=500):
   """`{output: np.ndarray}` of `score` over every test image of `name`."""
   parts = [signature(images=batch) for batch in data.pixel_batches(
@@ -59,15 +56,7 @@ def measure(label, model_dir, ood_dataset, workdir, log=print):
   signature = tf.saved_model.load(output).signatures["score"]
   inside = _served_scores(signature, dataset)
   outside = _served_scores(signature, ood_dataset)
-  scores = {}
-  for name in ood.SCORES:
-    threshold = calibration.thresholds[name]
-    scores[name] = {
-        "auroc": ood.auroc(inside[name], outside[name]),
-        "fpr_at_tpr": ood.false_positive_rate_at(
-            inside[name], outside[name], _TRUE_POSITIVE_RATE),
-        "flagged_in": float(np.mean(inside[name] > threshold)),
-        "flagged_out": float(np.mean(outside[name] > threshold))}
+  scores = ood.detection_metrics(calibration, inside, outside)
   return {
       "label": label, "model_dir": model_dir, "checkpoint": checkpoint,
       "dataset": dataset, "ood_dataset": ood_dataset,

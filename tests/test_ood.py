@@ -275,3 +275,21 @@ def test_auroc_and_fpr_equal_their_definitions_with_ties():
     ood.auroc([1.0], [float("nan")])
   with pytest.raises(ValueError, match="`true_positive_rate` must be"):
     ood.false_positive_rate_at([1.0], [2.0], 1.0)
+
+
+def test_detection_metrics_apply_the_calibrations_thresholds(flow,
+                                                             calibration):
+  inside = calibration.evaluate(flow, _images(50, 7))
+  outside = calibration.evaluate(flow, _images(30, 8, SHAPE) // 4)
+  table = ood.detection_metrics(calibration, inside, outside, 0.9)
+  assert sorted(table) == sorted(ood.SCORES)
+  for name, row in table.items():
+    threshold = calibration.thresholds[name]
+    assert row == {
+        "auroc": ood.auroc(inside[name], outside[name]),
+        "fpr_at_tpr": ood.false_positive_rate_at(inside[name],
+                                                 outside[name], 0.9),
+        "flagged_in": np.mean(inside[name] > threshold),
+        "flagged_out": np.mean(outside[name] > threshold)}
+  # Premise: darker images (a quarter of the values) are told apart.
+  assert abs(table["bits_per_dim"]["auroc"] - 0.5) > 0.1

@@ -80,6 +80,7 @@ __all__ = [
     "TypicalSet",
     "auroc",
     "complexity_bits_per_dim",
+    "detection_metrics",
     "false_positive_rate_at",
     "ood_score",
     "pixel_bits_per_dim",
@@ -543,3 +544,31 @@ def false_positive_rate_at(in_scores, out_scores, true_positive_rate=0.95):
   outside = np.sort(_finite_vector(out_scores, "out_scores", 1))[::-1]
   threshold = outside[math.ceil(true_positive_rate * outside.size) - 1]
   return float(np.mean(inside >= threshold))
+
+
+def detection_metrics(calibration, inside, outside, true_positive_rate=0.95):
+  """How well each score of `SCORES` separates outliers from the data.
+
+  Args:
+    calibration: the `OutlierCalibration` whose thresholds to apply.
+    inside: `OutlierCalibration.evaluate` of held-out in-distribution
+      images (negatives).
+    outside: the same of outliers (positives).
+    true_positive_rate: of `false_positive_rate_at`.
+
+  Returns:
+    `{score: {"auroc", "fpr_at_tpr", "flagged_in", "flagged_out"}}`:
+    `flagged_*` are the fractions above the score's threshold (`flagged_in`
+    is the false-positive rate on `inside`, `flagged_out` the true-positive
+    rate).
+  """
+  table = {}
+  for name in SCORES:
+    threshold = calibration.thresholds[name]
+    table[name] = {
+        "auroc": auroc(inside[name], outside[name]),
+        "fpr_at_tpr": false_positive_rate_at(inside[name], outside[name],
+                                             true_positive_rate),
+        "flagged_in": float(np.mean(inside[name] > threshold)),
+        "flagged_out": float(np.mean(outside[name] > threshold))}
+  return table

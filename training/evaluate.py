@@ -67,10 +67,9 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
 
   Returns:
     `{"calibration": tfnvp.OutlierCalibration, "checkpoint": path,
-    "num_in": int, "num_out": int, "scores": {score name: {"auroc",
-    "fpr_at_tpr", "flagged_in", "flagged_out"}}}`: `flagged_*` are the
-    fractions above the score's calibrated threshold (`flagged_in` is the
-    false-positive rate on held-out images).
+    "num_in": int, "num_out": int, "scores": ...}`, the scores' table of
+    `tfnvp.ood.detection_metrics` (AUROC, FPR at `true_positive_rate`, and
+    the fractions above each calibrated threshold).
 
   Raises:
     FileNotFoundError: no run or checkpoint; missing data.
@@ -92,18 +91,11 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
     return calibration.evaluate(run.flow, images)
 
   inside, outside = scores(name), scores(ood_dataset)
-  table = {}
-  for score in ood.SCORES:
-    threshold = calibration.thresholds[score]
-    table[score] = {
-        "auroc": ood.auroc(inside[score], outside[score]),
-        "fpr_at_tpr": ood.false_positive_rate_at(
-            inside[score], outside[score], true_positive_rate),
-        "flagged_in": float((inside[score] > threshold).mean()),
-        "flagged_out": float((outside[score] > threshold).mean())}
   return {"calibration": calibration, "checkpoint": run.checkpoint,
           "num_in": int(inside["ood_score"].size),
-          "num_out": int(outside["ood_score"].size), "scores": table}
+          "num_out": int(outside["ood_score"].size),
+          "scores": ood.detection_metrics(calibration, inside, outside,
+                                          true_positive_rate)}
 
 
 def build_parser():

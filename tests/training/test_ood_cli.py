@@ -11,6 +11,7 @@ import tfnvp
 from tfnvp import data
 from tfnvp import ood
 from tfnvp.export import export as export_lib
+from tests.cli import cli_error
 from tfnvp.export import serving
 from tfnvp.training import evaluate as evaluate_lib
 from tests.export.conftest import make_run
@@ -24,15 +25,6 @@ def mnist_run(tmp_path_factory):
   """A 28x28 MNIST run folder with random (non-identity) weights."""
   model_dir = str(tmp_path_factory.mktemp("ood") / "run")
   return model_dir, make_run(model_dir, MODEL, step=4)
-
-
-def _cli_error(main, argv, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    main(argv)
-  assert exit_info.value.code == 2
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1 and "Traceback" not in err, err
-  return err
 
 
 def test_export_calibrates_on_the_runs_training_images(mnist_run, data_dir,
@@ -85,7 +77,7 @@ def test_export_calibration_errors_exit_2_and_write_nothing(
     mnist_run, data_dir, tmp_path, capsys, extra, message):
   model_dir, _ = mnist_run
   output = tmp_path / "models" / "mnist" / "1"
-  err = _cli_error(export_lib.main, [
+  err = cli_error(export_lib.main, [
       "--model-dir", model_dir, "--output", str(output), "--data-dir",
       data_dir, *extra], capsys)
   assert message in err, err
@@ -126,7 +118,7 @@ def test_evaluate_prints_each_scores_auroc_against_another_dataset(
 
 def test_evaluate_refuses_an_unknown_ood_dataset(mnist_run, capsys):
   model_dir, _ = mnist_run
-  err = _cli_error(evaluate_lib.main, [
+  err = cli_error(evaluate_lib.main, [
       "--model-dir", model_dir, "--ood-dataset", "svhn"], capsys)
   assert "argument --ood-dataset: invalid choice: 'svhn'" in err, err
 

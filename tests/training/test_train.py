@@ -21,6 +21,7 @@ from tfnvp import ModelConfig
 from tfnvp import runs
 from tfnvp.config import MODELS
 from tfnvp.export import export as export_lib
+from tests.cli import cli_error
 from tfnvp.training import config as config_lib
 from tfnvp import data
 from tfnvp.training import evaluate as evaluate_lib
@@ -388,15 +389,6 @@ def _snapshot(folder):
   return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
 
 
-def _cli_error(main, argv, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    main(argv)
-  assert exit_info.value.code == 2
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1 and "Traceback" not in err, err
-  return err
-
-
 @pytest.mark.parametrize("app", ["evaluate", "export", "train"])
 def test_a_corrupted_config_is_named_and_nothing_changes(app, tmp_path,
                                                          capsys):
@@ -410,16 +402,16 @@ def test_a_corrupted_config_is_named_and_nothing_changes(app, tmp_path,
           "train": ["--model-dir", str(model_dir), *SMALL[:6]]}[app]
   main = {"evaluate": evaluate_lib.main, "export": export_lib.main,
           "train": train_lib.main}[app]
-  err = _cli_error(main, argv, capsys)
+  err = cli_error(main, argv, capsys)
   assert f"{model_dir}/config.json is not valid JSON" in err, err
   assert _snapshot(model_dir) == before
   assert not (tmp_path / "models").exists()
 
 
 def test_evaluate_and_export_without_a_run_say_so(tmp_path, capsys):
-  err = _cli_error(evaluate_lib.main, ["--model-dir", str(tmp_path)], capsys)
+  err = cli_error(evaluate_lib.main, ["--model-dir", str(tmp_path)], capsys)
   assert "No training run in --model-dir" in err
-  err = _cli_error(export_lib.main, ["--model-dir", str(tmp_path),
+  err = cli_error(export_lib.main, ["--model-dir", str(tmp_path),
                                      "--output", str(tmp_path / "m" / "1")],
                    capsys)
   assert "No training run in --model-dir" in err
@@ -433,13 +425,13 @@ def test_a_missing_or_corrupted_checkpoint_is_named(app, tmp_path, capsys):
   extra = [] if app == "evaluate" else ["--output",
                                         str(tmp_path / "m" / "1")]
   missing = str(model_dir / "checkpoints" / "ckpt-99")
-  err = _cli_error(main, ["--model-dir", str(model_dir), "--checkpoint",
+  err = cli_error(main, ["--model-dir", str(model_dir), "--checkpoint",
                           missing, *extra], capsys)
   assert f"--checkpoint='{missing}' does not exist" in err, err
   data = next((model_dir / "checkpoints").glob("ckpt-6.data-*"))
   data.write_bytes(data.read_bytes()[:100])        # truncated
   before = _snapshot(model_dir)
-  err = _cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
+  err = cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
   assert re.search(r"checkpoint \S*ckpt-6 is missing, truncated or "
                    r"corrupted", err), err
   assert _snapshot(model_dir) == before
@@ -458,7 +450,7 @@ def test_a_checkpoint_of_other_shapes_is_named(app, tmp_path, capsys):
   extra = [] if app == "evaluate" else ["--output",
                                         str(tmp_path / "m" / "1")]
   before = _snapshot(model_dir)
-  err = _cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
+  err = cli_error(main, ["--model-dir", str(model_dir), *extra], capsys)
   assert re.search(r"checkpoint \S*ckpt-6 does not match the architecture "
                    r"in \S*config.json \(a run of another tfnvp version\?\)",
                    err), err
