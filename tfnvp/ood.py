@@ -111,6 +111,13 @@ def _check_images(images, name="images"):
   return images
 
 
+def _check_compression(compression):
+  if not isinstance(compression, int) or isinstance(compression, bool) or (
+      compression not in _COMPRESSION_LEVELS):
+    raise ValueError("`compression` must be an int in -1..9 (zlib's level); "
+                     f"got {compression!r}.")
+
+
 def complexity_bits_per_dim(images, compression=9):
   """The PNG-compressed length of each image, in bits per dimension.
 
@@ -144,10 +151,7 @@ def complexity_bits_per_dim(images, compression=9):
   tfnvp.ood.complexity_bits_per_dim(images)   # a blank image: ~0.7
   ```
   """
-  if not isinstance(compression, int) or isinstance(compression, bool) or (
-      compression not in _COMPRESSION_LEVELS):
-    raise ValueError("`compression` must be an int in -1..9 (zlib's level); "
-                     f"got {compression!r}.")
+  _check_compression(compression)
   images = _check_images(images)
   num_dims = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), tf.float32)
   lengths = tf.map_fn(
@@ -369,6 +373,10 @@ class OutlierCalibration:
       raise ValueError(f"`thresholds` must map each of {list(SCORES)} to a "
                        f"finite float; got {self.thresholds!r}.")
     _check_rate(self.false_positive_rate)
+    _check_compression(self.compression)
+    if not isinstance(self.typical_set, TypicalSet):
+      raise ValueError("`typical_set` must be a TypicalSet; got "
+                       f"{self.typical_set!r}.")
 
   @classmethod
   def estimate(cls, flow, images, false_positive_rate=0.05,

@@ -78,19 +78,17 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
   """
   run = runs.load_run(model_dir, checkpoint)
   name = config_lib.load_config(model_dir).dataset
+  # Both test splits first: a dataset of other images fails before any work.
+  test_images = [data.pixel_batches(
+      dataset, None, batch_size, num_examples=num_examples,
+      image_shape=run.flow.image_shape, data_dir=data_dir,
+      raw_data_dir=raw_data_dir) for dataset in (name, ood_dataset)]
   calibration = data.calibrate(
       run.flow, name, None, calibration_examples,
       false_positive_rate=false_positive_rate, batch_size=batch_size,
       data_dir=data_dir, raw_data_dir=raw_data_dir)
-
-  def scores(dataset):
-    images = data.pixel_batches(
-        dataset, None, batch_size, num_examples=num_examples,
-        image_shape=run.flow.image_shape, data_dir=data_dir,
-        raw_data_dir=raw_data_dir)
-    return calibration.evaluate(run.flow, images)
-
-  inside, outside = scores(name), scores(ood_dataset)
+  inside, outside = (calibration.evaluate(run.flow, images)
+                     for images in test_images)
   return {"calibration": calibration, "checkpoint": run.checkpoint,
           "num_in": int(inside["ood_score"].size),
           "num_out": int(outside["ood_score"].size),
@@ -135,10 +133,6 @@ def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
   with cli.errors_exit(parser):
-    bpd, path = evaluate(
-        args.model_dir, checkpoint=args.checkpoint,
-        batch_size=args.batch_size, num_examples=args.num_examples,
-        data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
     result = None
     if args.ood_dataset:
       result = evaluate_ood(
@@ -147,6 +141,10 @@ def main(argv=None):
           calibration_examples=args.calibration_examples,
           false_positive_rate=args.false_positive_rate,
           data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+    bpd, path = evaluate(
+        args.model_dir, checkpoint=args.checkpoint,
+        batch_size=args.batch_size, num_examples=args.num_examples,
+        data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
   print(f"checkpoint: {path}")
   print(f"test bits/dim: {bpd:.4f}")
   if result:

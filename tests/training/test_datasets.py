@@ -478,13 +478,20 @@ def test_train_evaluate_export(dataset, preset_name, mock_root, tmp_path):
   assert os.path.basename(checkpoint) == "ckpt-2"
   assert np.isfinite(bpd) and 0.0 < bpd < 64.0, bpd
 
-  output, exported = export_lib.export_run(
-      model_dir, str(tmp_path / "models" / "flow" / "1"), max_samples=4,
-      max_interpolation_steps=4)
+  with mock_tfds.mocked(mock_root):
+    # Calibrated on the dataset's own (mocked) training images.
+    output, exported, calibration = export_lib.export_run(
+        model_dir, str(tmp_path / "models" / "flow" / "1"), max_samples=4,
+        max_interpolation_steps=4, calibration_examples=20,
+        false_positive_rate=0.1, raw_data_dir="")
   assert exported == checkpoint
+  assert calibration.source == f"{dataset} {spec.train_split}[:20]"
   signatures = tf.saved_model.load(output).signatures
   num_dims = spec.num_dims
   images = _pixels(eval_images[:2])
+  scores = signatures["score"](images=tf.constant(images))
+  assert scores["is_outlier"].shape == (2,)
+  assert np.isfinite(scores["ood_score"].numpy()).all(), scores
   out = signatures["serving_default"](images=tf.constant(images))
   for key in ("log_prob", "bits_per_dim"):
     assert out[key].shape == (2,) and out[key].dtype == tf.float32

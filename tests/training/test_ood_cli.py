@@ -123,9 +123,11 @@ def test_evaluate_refuses_an_unknown_ood_dataset(mnist_run, capsys):
   assert "argument --ood-dataset: invalid choice: 'svhn'" in err, err
 
 
-def test_an_ood_dataset_of_other_images_is_named(mnist_run, data_dir):
-  _, flow = mnist_run
-  with pytest.raises(ValueError, match=r"Dataset 'cifar10' has \[32, 32, 3\] "
-                     r"images; the model's are \[28, 28, 1\]"):
-    data.pixel_batches("cifar10", image_shape=flow.image_shape,
-                       data_dir=data_dir)
+def test_an_ood_dataset_of_other_images_is_named(
+    mnist_run, data_dir, capsys):
+  model_dir, _ = mnist_run
+  err = cli_error(evaluate_lib.main, [
+      "--model-dir", model_dir, "--data-dir", data_dir, "--ood-dataset",
+      "cifar10"], capsys)
+  assert "Dataset 'cifar10' has [32, 32, 3] images; the model's are [28, 28, " \
+      "1]" in err, err
