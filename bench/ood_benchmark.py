@@ -82,9 +82,9 @@ def format_report(rows, command, seconds):
       "min in all. Each run exported by `tfnvp-export` with its default "
       "calibration (first 10,000 training images, 5% false-positive rate, "
       "`is_outlier = ood_score > threshold`), then its `score` signature "
-      "(`tf.saved_model.load`) on all test images of both datasets, at the "
-      "pixel centres. AUROC with outliers positive (below 0.5: the score "
-      "ranks outliers as *more* typical); FPR at 95% TPR; `flagged` = "
+      "(`tf.saved_model.load`) on all test images of both datasets (bits/dim "
+      "of the 8-bit images from 4 noise patterns). AUROC with outliers "
+      "positive (below 0.5: the score ranks outliers as *more* typical); FPR at 95% TPR; `flagged` = "
       "fraction above the score's calibrated threshold, on held-out "
       "in-distribution test images (target 5%) and on outliers.",
       "",

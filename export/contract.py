@@ -94,7 +94,8 @@ SIGNATURES = {
                  "ood_score": "float32", "typicality": "float32",
                  "is_outlier": "bool"},
         doc="8-bit images -> out-of-distribution scores (`tfnvp.ood`): "
-            "bits/dim at the pixel centres, PNG complexity bits/dim, "
+            "bits/dim of the 8-bit pixels (4 noise patterns), PNG "
+            "complexity bits/dim, "
             "ood_score = their difference, typicality |bpd - mu| / sigma, "
             "and is_outlier at the export's calibrated threshold. Exported "
             "with a calibration only.",

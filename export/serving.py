@@ -195,7 +195,9 @@ def build_serving_module(flow, *, calibration=None, max_samples=256,
          phi = 0 .. pi/2 in equal steps, as in Real NVP's figures of latent
          manifolds [1]; its endpoints are a and b.
   score(images: uint8 [n, H, W, C])              # with a `calibration` only
-      -> bits_per_dim (as serving_default), complexity_bits_per_dim,
+      -> bits_per_dim = -log2 P(images) / D (`tfnvp.ood.pixel_bits_per_dim`:
+         the pixels' probability from the calibration's noise patterns),
+         complexity_bits_per_dim,
          ood_score = bits_per_dim - complexity_bits_per_dim, typicality =
          |bits_per_dim - mu| / sigma, is_outlier = score > threshold
          (`tfnvp.ood`; mu, sigma, the threshold and the score it applies to

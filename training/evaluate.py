@@ -62,8 +62,8 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
   The calibration (typical set and thresholds) is estimated on the first
   `calibration_examples` images of the run's training split; the scores
   are computed on the test splits (the first `num_examples` images, or all)
-  of the run's dataset (negatives) and of `ood_dataset` (positives), at the
-  pixel centres.
+  of the run's dataset (negatives) and of `ood_dataset` (positives), with
+  the 8-bit images' bits/dim of `tfnvp.ood.pixel_bits_per_dim`.
 
   Returns:
     `{"calibration": tfnvp.OutlierCalibration, "checkpoint": path,
