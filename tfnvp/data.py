@@ -540,8 +540,8 @@ def make_dataset(
       all of them.
     repeat: Repeat forever. None means: repeat when `training`.
     dequantized: False yields the 8-bit pixels themselves: uint8 batches,
-      preprocessed as above but without the noise (for scores at the pixel
-      centres, `tfnvp.ood`).
+      preprocessed as above but without the noise (for the scores of
+      `tfnvp.ood`, which take the 8-bit images).
 
   Returns:
     A `tf.data.Dataset` of float32 (uint8 if not `dequantized`) image

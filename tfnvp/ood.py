@@ -395,6 +395,19 @@ class TypicalSet:
     return tf.math.erfc(z / tf.constant(math.sqrt(2.0), z.dtype))
 
 
+def _check_score(score):
+  if score not in SCORES:
+    raise ValueError(f"`score` must be one of {list(SCORES)}; got "
+                     f"{score!r}.")
+
+
+def _scores(typical_set, bpd, complexity):
+  """The scores of images of bits/dim `bpd` and complexity `complexity`."""
+  return {"bits_per_dim": bpd, "complexity_bits_per_dim": complexity,
+          "ood_score": bpd - complexity,
+          "typicality": typical_set.typicality(bpd)}
+
+
 @dataclasses.dataclass(frozen=True)
 class OutlierCalibration:
   """Score thresholds at a false-positive rate, from in-distribution images.
@@ -429,9 +442,7 @@ class OutlierCalibration:
   source: str = ""
 
   def __post_init__(self):
-    if self.score not in SCORES:
-      raise ValueError(f"`score` must be one of {list(SCORES)}; got "
-                       f"{self.score!r}.")
+    _check_score(self.score)
     if not isinstance(self.thresholds, dict) or set(
         self.thresholds) != set(SCORES) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and
@@ -474,9 +485,7 @@ class OutlierCalibration:
         bits/dim (the flow and these images do not fit together).
     """
     _check_rate(false_positive_rate)
-    if score not in SCORES:
-      raise ValueError(f"`score` must be one of {list(SCORES)}; got "
-                       f"{score!r}.")
+    _check_score(score)
     _check_compression(compression)
     _check_samples(num_samples, seed)
     bpd, complexity = _score_batches(
@@ -490,10 +499,9 @@ class OutlierCalibration:
           f"images; got {n}.")
     _finite_vector(bpd, "bits_per_dim of the calibration images", 2)
     typical_set = TypicalSet.from_bits_per_dim(bpd)
-    values = {"bits_per_dim": bpd, "ood_score": bpd - complexity,
-              "typicality": typical_set.typicality(bpd).numpy()}
-    thresholds = {name: float(np.sort(v)[needed - 1])
-                  for name, v in values.items()}
+    values = _scores(typical_set, bpd, complexity)
+    thresholds = {name: float(np.sort(np.asarray(values[name]))[needed - 1])
+                  for name in SCORES}
     return cls(typical_set, thresholds, float(false_positive_rate), score,
                compression, num_samples, seed, source)
 
@@ -514,9 +522,7 @@ class OutlierCalibration:
         complexity_bits_per_dim(images, self.compression))
 
   def _decide(self, bpd, complexity):
-    out = {"bits_per_dim": bpd, "complexity_bits_per_dim": complexity,
-           "ood_score": bpd - complexity,
-           "typicality": self.typical_set.typicality(bpd)}
+    out = _scores(self.typical_set, bpd, complexity)
     out["is_outlier"] = out[self.score] > self.threshold
     return out
 
