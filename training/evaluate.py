@@ -25,13 +25,14 @@ __all__ = ["build_parser", "evaluate", "evaluate_ood", "main"]
 
 
 def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
-             data_dir=None, raw_data_dir=None):
+             data_dir=None, raw_data_dir=None, run=None):
   """Bits/dim of a run's checkpoint on every example of the test split.
 
   Uses the moving statistics (inference mode) and the fixed, seeded
   dequantization noise of `tfnvp.data.make_dataset`, so the number is
   deterministic. A run trained with Polyak averaging (`--ema-decay`) is
-  evaluated with its averaged weights (`tfnvp.runs.load_run`).
+  evaluated with its averaged weights (`tfnvp.runs.load_run`); pass the
+  loaded `run` of `model_dir` and `checkpoint` not to load it again.
 
   Returns:
     `(bits_per_dim, checkpoint_path)`.
@@ -40,7 +41,7 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
     FileNotFoundError: no run, no checkpoint, or a missing `checkpoint`.
     ValueError: a corrupted `config.json` or checkpoint, or bad sizes.
   """
-  run = runs.load_run(model_dir, checkpoint)
+  run = runs.load_run(model_dir, checkpoint) if run is None else run
   config = config_lib.load_config(model_dir)
   spec = data.get_spec(config.dataset)
   dataset = data.make_dataset(
@@ -56,14 +57,15 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
                  num_examples=None,
                  calibration_examples=data.DEFAULT_CALIBRATION_EXAMPLES,
                  false_positive_rate=0.05, true_positive_rate=0.95,
-                 data_dir=None, raw_data_dir=None):
+                 data_dir=None, raw_data_dir=None, run=None):
   """How each score of `tfnvp.ood` tells the run's test images from outliers.
 
   The calibration (typical set and thresholds) is estimated on the first
   `calibration_examples` images of the run's training split; the scores
   are computed on the test splits (the first `num_examples` images, or all)
   of the run's dataset (negatives) and of `ood_dataset` (positives), with
-  the 8-bit images' bits/dim of `tfnvp.ood.pixel_bits_per_dim`.
+  the 8-bit images' bits/dim of `tfnvp.ood.pixel_bits_per_dim`. `run`: as
+  for `evaluate`.
 
   Returns:
     `{"calibration": tfnvp.OutlierCalibration, "checkpoint": path,
@@ -76,7 +78,7 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
     ValueError: an unknown `ood_dataset` or one of other images than the
       run's, bad sizes or rates, a corrupted `config.json` or checkpoint.
   """
-  run = runs.load_run(model_dir, checkpoint)
+  run = runs.load_run(model_dir, checkpoint) if run is None else run
   name = config_lib.load_config(model_dir).dataset
   # Both test splits first: a dataset of other images fails before any work.
   test_images = [data.pixel_batches(
@@ -133,18 +135,19 @@ def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
   with cli.errors_exit(parser):
+    run = runs.load_run(args.model_dir, args.checkpoint)
     result = None
     if args.ood_dataset:
       result = evaluate_ood(
-          args.model_dir, args.ood_dataset, checkpoint=args.checkpoint,
-          batch_size=args.batch_size, num_examples=args.num_examples,
+          args.model_dir, args.ood_dataset, batch_size=args.batch_size,
+          num_examples=args.num_examples,
           calibration_examples=args.calibration_examples,
           false_positive_rate=args.false_positive_rate,
-          data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+          data_dir=args.data_dir, raw_data_dir=args.raw_data_dir, run=run)
     bpd, path = evaluate(
-        args.model_dir, checkpoint=args.checkpoint,
-        batch_size=args.batch_size, num_examples=args.num_examples,
-        data_dir=args.data_dir, raw_data_dir=args.raw_data_dir)
+        args.model_dir, batch_size=args.batch_size,
+        num_examples=args.num_examples, data_dir=args.data_dir,
+        raw_data_dir=args.raw_data_dir, run=run)
   print(f"checkpoint: {path}")
   print(f"test bits/dim: {bpd:.4f}")
   if result:
