@@ -1,9 +1,9 @@
 """tfnvp: Real NVP (and Glow) normalizing flows for TensorFlow Probability.
 
 The library is `tfnvp/`; the apps `training/` and `export/` keep their
-top-level folders in the repository (`python -m training.train` works in a
-checkout) and are installed as `tfnvp.training` and `tfnvp.export`, with the
-console scripts `tfnvp-train`, `tfnvp-evaluate` and `tfnvp-export`.
+top-level folders in the repository and are installed as `tfnvp.training`
+and `tfnvp.export` (`pip install -e .` in a checkout), with the console
+scripts `tfnvp-train`, `tfnvp-evaluate` and `tfnvp-export`.
 """
 
 import pathlib

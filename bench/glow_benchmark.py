@@ -21,8 +21,8 @@ Two parts, one command, on the same machine and in one run:
    training time (`--minutes`): its number of optimizer steps is the budget
    times its training rate measured in part 1 (batch 64, no XLA, the
    setting `training.train` uses by default). Both are trained with
-   `python -m training.train` (Adam 1e-3, batch 64, the same seed and data
-   order), one after the other, then `python -m training.evaluate` gives
+   `python -m tfnvp.training.train` (Adam 1e-3, batch 64, the same seed and data
+   order), one after the other, then `python -m tfnvp.training.evaluate` gives
    their test bits/dim on all 10,000 MNIST test images. The step counts are
    fixed before training, so the result does not depend on what else the
    machine does while the runs train; their measured wall times are
@@ -178,14 +178,14 @@ def run_quality(models, rates, minutes, runs_dir, data_dir=None,
     common = ["--data-dir", data_dir] if data_dir else []
     log(f"  quality: {model.name} {model.label}, {epochs} x "
         f"{steps_per_epoch} steps ...")
-    _run(["-m", "training.train", "--dataset", "mnist",
+    _run(["-m", "tfnvp.training.train", "--dataset", "mnist",
           "--model-dir", model_dir, *model.train_flags(),
           "--batch-size", str(TRAIN_BATCH), "--epochs", str(epochs),
           "--steps-per-epoch", str(steps_per_epoch),
           "--num-eval-examples", str(num_eval_examples),
           "--checkpoint-every", str(steps_per_epoch), "--verbose", "2",
           *common], log)
-    text = _run(["-m", "training.evaluate", "--model-dir", model_dir,
+    text = _run(["-m", "tfnvp.training.evaluate", "--model-dir", model_dir,
                  *common], log)
     test = float(text.split("test bits/dim:")[1].split()[0])
     last = _last_history_row(model_dir)
@@ -286,7 +286,7 @@ def format_report(speed_rows, quality, minutes, command, seconds, load):
         "\"measured min\" is "
         "the wall time of `training.train`'s epochs (with validation on "
         "2,000 images and a sample grid per epoch). Test bits/dim: "
-        "`python -m training.evaluate` on all 10,000 MNIST test images "
+        "`python -m tfnvp.training.evaluate` on all 10,000 MNIST test images "
         "(pixel space, the paper's metric).",
         "",
     ]

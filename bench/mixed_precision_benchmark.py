@@ -7,10 +7,10 @@
    reference convolution (64 channels, forward + backward) in each
    precision, timed in the same rounds. The table gives the ratios and
    whether TF's oneDNN kernels were on.
-2. Bits/dim after equal steps. `python -m training.train` on MNIST with
+2. Bits/dim after equal steps. `python -m tfnvp.training.train` on MNIST with
    Real NVP h32-r2 by its default recipe, for the steps that float32's
    measured rate covers in `--minutes`, in float32 and with
-   `--mixed-precision`; `python -m training.evaluate` on every test image.
+   `--mixed-precision`; `python -m tfnvp.training.evaluate` on every test image.
 3. Bits/dim in equal time: the low precision for the steps its own rate
    covers in `--minutes` (the quality benchmark's budget).
 
@@ -145,7 +145,7 @@ def main(argv=None):
     model = models[0]
     rates = {p: benchmark.case_value(rows[model.label, p], "train",
                                      "images_per_second") for p in precisions}
-    flags = ("--mixed-precision", args.precision)
+    flags = ("--network-dtype", {"off": "float32"}.get(args.precision, args.precision))
     for label, rate, run_flags in (
         ("float32", rates["float32"], ()),
         (f"{args.precision}, float32's steps", rates["float32"], flags),

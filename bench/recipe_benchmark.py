@@ -6,14 +6,14 @@ One command, on one machine and in one run:
 1. Rates. `bench/benchmark.py`'s worker measures the training images/s of
    each model (batch 64, no XLA, one fresh subprocess per model).
 2. Budgets. For each `--budgets` entry (`DATASET:MINUTES[,MINUTES...]`)
-   each model is trained with `python -m training.train` for the number of
+   each model is trained with `python -m tfnvp.training.train` for the number of
    optimizer steps that its measured rate covers in that many minutes (so
    the figures do not depend on what else the machine runs meanwhile), by
    the recipe `training.train` picks for its architecture when no recipe
    flag is given. `--baseline [DATASET ...]` adds, in the same run, the
    recipe of tfnvp 0.2 (Adam 1e-3, constant, no averaging, no batch-norm
    recalibration) on those datasets (all if none is named).
-3. Results. `python -m training.evaluate` on every test image (the
+3. Results. `python -m tfnvp.training.evaluate` on every test image (the
    paper's metric: bits/dim of uniformly dequantized pixels), the largest
    gap between validation and training-subset bits/dim at an epoch end, and
    how many of 1,000 samples at temperature 1.0 and 0.7 hold NaN or inf.
@@ -95,13 +95,13 @@ def train_and_evaluate(model, dataset, minutes, rate, run_dir, flags=(),
       f"{shlex.join(flags) or '(default recipe)'}, {epochs} x "
       f"{steps_per_epoch} steps ...")
   glow_benchmark._run([  # pylint: disable=protected-access
-      "-m", "training.train", "--dataset", dataset, "--model-dir", run_dir,
+      "-m", "tfnvp.training.train", "--dataset", dataset, "--model-dir", run_dir,
       *model.train_flags(), "--batch-size", str(glow_benchmark.TRAIN_BATCH),
       "--epochs", str(epochs), "--steps-per-epoch", str(steps_per_epoch),
       "--num-eval-examples", "2000", "--checkpoint-every",
       str(steps_per_epoch), "--verbose", "2", *flags], log)
   text = glow_benchmark._run(  # pylint: disable=protected-access
-      ["-m", "training.evaluate", "--model-dir", run_dir], log)
+      ["-m", "tfnvp.training.evaluate", "--model-dir", run_dir], log)
   rows = plot_history.read_history(run_dir)
   gaps = [abs(r["val_bits_per_dim"] - r["train_eval_bits_per_dim"])
           for r in rows if "train_eval_bits_per_dim" in r]

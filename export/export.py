@@ -2,7 +2,7 @@
 
 ```
 tfnvp-export --model-dir runs/mnist --output models/mnist/1
-python -m export.export ...              # the same, from a checkout
+python -m tfnvp.export.export ...              # the same, from a checkout
 tensorflow_model_server --rest_api_port=8501 --model_name=mnist \\
     --model_base_path=$PWD/models/mnist
 ```
@@ -16,7 +16,7 @@ it.
 
 import sys
 
-from tfnvp import cli
+from . import cli
 from tfnvp import data
 from tfnvp import ood
 from tfnvp import runs

@@ -8,11 +8,10 @@ import keras
 from tests import kit
 import tfnvp
 from tfnvp import FlowModel
-from tfnvp import ModelConfig
 from tfnvp.model import regularized_variables
 
-CONFIG = ModelConfig(image_shape=(8, 8, 1), num_scales=2, hidden_channels=8,
-                     num_res_blocks=1)
+CONFIG = tfnvp.RealNVPConfig(image_shape=(8, 8, 1), num_scales=2,
+                             hidden_channels=8, num_res_blocks=1)
 
 
 def _images(n=32, seed=0):
@@ -55,8 +54,8 @@ def test_fit_lowers_bits_per_dim_and_evaluate_uses_moving_statistics():
 
 
 def test_fit_trains_glow_and_initializes_its_actnorms_on_the_first_batch():
-  config = ModelConfig(name="glow", image_shape=(8, 8, 1), num_scales=2,
-                       hidden_channels=8, depth=2)
+  config = tfnvp.GlowConfig(image_shape=(8, 8, 1), num_levels=2,
+                            hidden_channels=8, depth=2)
   model = FlowModel(config.make_flow())
   assert not regularized_variables(model.flow_layers)   # Glow: no L2
   model.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -118,8 +117,8 @@ def test_two_replicas_take_the_same_step_as_one_device(mirrored_strategy):
 @pytest.mark.slow
 def test_the_paper_sized_model_trains():
   """64 channels, 8 residual blocks, 2 scales on 28x28x1 (minutes: tracing)."""
-  config = ModelConfig(image_shape=(28, 28, 1), num_scales=2,
-                       hidden_channels=64, num_res_blocks=8)
+  config = tfnvp.RealNVPConfig(image_shape=(28, 28, 1), num_scales=2,
+                               hidden_channels=64, num_res_blocks=8)
   model = FlowModel(config.make_flow(), l2=5e-5, clip_norm=100.0)
   model.compile(optimizer=keras.optimizers.Adam(1e-3))
   images = tf.random.stateless_uniform([32, 28, 28, 1], [5, 5], 0.0, 256.0)

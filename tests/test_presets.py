@@ -1,15 +1,10 @@
-"""tfnvp.presets: the papers' configurations build, are read-only, and say
-where their numbers come from."""
+"""tfnvp.presets: the papers' configurations are data (records), build,
+are read-only, and say where their numbers come from."""
 
 import ast
-import copy
 import dataclasses
-import inspect
-import json
 import math
 import pathlib
-import pickle
-import re
 import types
 
 import numpy as np
@@ -35,7 +30,7 @@ _DATASET_SHAPES = {
 }
 
 _EXPECTED = {
-    # name: (dataset, model family, num_scales)
+    # name: (dataset, model family, scales or levels)
     "realnvp-cifar10": ("cifar10", "realnvp", 2),
     "realnvp-imagenet32": ("downsampled_imagenet/32x32", "realnvp", 4),
     "realnvp-imagenet64": ("downsampled_imagenet/64x64", "realnvp", 5),
@@ -50,82 +45,66 @@ _EXPECTED = {
 
 def _small(preset):
   """Overrides that make a preset's flow fast, keeping its depth."""
-  if preset.model["name"] == "realnvp":
+  if isinstance(preset.model, tfnvp.RealNVPConfig):
     return dict(hidden_channels=4, num_res_blocks=1)
   return dict(hidden_channels=4, depth=1)
+
+
+def _depth(model):
+  return model.kwargs().get("num_scales") or model.kwargs()["num_levels"]
 
 
 def test_names_datasets_and_shapes():
   assert set(presets.PRESETS) == set(_EXPECTED)
   for name, preset in presets.PRESETS.items():
-    dataset, family, num_scales = _EXPECTED[name]
+    dataset, family, depth = _EXPECTED[name]
     assert preset.name == name
     assert preset.dataset == dataset
     assert preset.image_shape == _DATASET_SHAPES[dataset]
-    assert preset.model["name"] == family
-    assert preset.model["num_scales"] == num_scales
+    assert preset.model.image_shape == _DATASET_SHAPES[dataset]
+    assert preset.model.class_name.lower() == family
+    assert _depth(preset.model) == depth
     assert presets.get_preset(name) is preset
+    assert preset.citation and "\n" not in preset.citation
 
 
-def _recorder(cls, calls):
-  """Stands in for `cls`: records the call instead of building a flow."""
-  def fake(image_shape, **kwargs):
-    calls.append((image_shape, kwargs))
-    return "flow"
-  fake.__signature__ = inspect.signature(cls)
-  return fake
-
-
-def _calls(preset, monkeypatch, **overrides):
-  """The `(image_shape, kwargs)` that `preset.make_flow` passes its class."""
-  calls = []
-  with monkeypatch.context() as patch:
-    for family, cls in (("realnvp", tfnvp.RealNVP), ("glow", tfnvp.Glow)):
-      patch.setitem(presets._FLOWS, family, _recorder(cls, calls))
-    preset.make_flow(**overrides)
-  (call,) = calls
-  return call
-
-
-# Small flows by their constructor arguments: presets whose small flows are
-# the same (the five 64x64 Real NVP presets; both Glow presets at depth 1)
-# build and evaluate one. A 5-scale Real NVP's `log_prob` takes ~15 s here,
-# nearly all of it in TFP's bijector-cache hashing.
+# Small flows by their records: presets whose small flows are the same (the
+# five 64x64 Real NVP presets; both Glow presets at depth 1) build and
+# evaluate one. A 5-scale Real NVP's `log_prob` takes ~15 s here, nearly all
+# of it in TFP's bijector-cache hashing.
 _SMALL_FLOWS = {}
 
 
-def _small_flow(preset, monkeypatch):
-  image_shape, kwargs = _calls(preset, monkeypatch, **_small(preset))
-  key = (preset.model["name"], image_shape, tuple(sorted(kwargs.items())))
-  if key not in _SMALL_FLOWS:
+def _small_flow(preset):
+  record = dataclasses.replace(preset.model, **_small(preset))
+  if record not in _SMALL_FLOWS:
     flow = preset.make_flow(**_small(preset))
-    images = tf.random.stateless_uniform((2,) + image_shape, [3, 1], 0.0,
-                                         256.0)
-    _SMALL_FLOWS[key] = (flow, flow.log_prob(images),
-                         flow.sample(2, seed=[1, 2]))
-  return _SMALL_FLOWS[key]
+    images = tf.random.stateless_uniform((2,) + preset.image_shape, [3, 1],
+                                         0.0, 256.0)
+    _SMALL_FLOWS[record] = (flow, flow.log_prob(images),
+                            flow.sample(2, seed=[1, 2]))
+  return _SMALL_FLOWS[record]
 
 
 @pytest.mark.parametrize("name", sorted(_EXPECTED))
-def test_small_flow_builds_at_the_presets_depth(name, monkeypatch):
+def test_small_flow_builds_at_the_presets_depth(name):
   preset = presets.get_preset(name)
-  flow, log_prob, samples = _small_flow(preset, monkeypatch)
-  num_scales = preset.model["num_scales"]
-  if preset.model["name"] == "realnvp":
+  flow, log_prob, samples = _small_flow(preset)
+  model = preset.model
+  if isinstance(model, tfnvp.RealNVPConfig):
     assert isinstance(flow, tfnvp.RealNVP)
-    assert flow.layers.num_scales == num_scales
+    assert flow.layers.num_scales == model.num_scales
     assert flow.layers.num_res_blocks == 1
     assert flow.layers.num_couplings == sum(
-        len(s) for s in coupling_plan(preset.image_shape, num_scales))
-    assert flow.logit_alpha == preset.model["logit_alpha"]
-    assert flow.layers.batch_norm_momentum == (
-        preset.model["batch_norm_momentum"])
+        len(s) for s in coupling_plan(preset.image_shape, model.num_scales))
+    assert flow.logit_alpha == model.logit_alpha
+    assert flow.layers.batch_norm_momentum == model.batch_norm_momentum
   else:
     assert isinstance(flow, tfnvp.Glow)
-    assert flow.layers.num_levels == num_scales
-    assert flow.layers.num_steps == num_scales   # depth 1 per level
+    assert flow.layers.num_levels == model.num_levels
+    assert flow.layers.num_steps == model.num_levels   # depth 1 per level
     for key in ("coupling", "lu_decomposed", "learn_prior"):
-      assert getattr(flow.layers, key) == preset.model[key]
+      assert getattr(flow.layers, key) == getattr(model, key)
   assert flow.layers.hidden_channels == 4
   assert flow.layers.image_shape == preset.image_shape
   assert flow.event_shape == preset.image_shape
@@ -133,18 +112,9 @@ def test_small_flow_builds_at_the_presets_depth(name, monkeypatch):
   assert np.all(np.isfinite(log_prob))
   assert samples.shape == (2,) + preset.image_shape
   assert np.all(np.isfinite(samples))
-
-
-@pytest.mark.parametrize("name", sorted(_EXPECTED))
-def test_make_flow_passes_the_whole_preset(name, monkeypatch):
-  # The full-size flows are too big to build here: check their arguments.
-  preset = presets.get_preset(name)
-  expected = {k: v for k, v in preset.model.items() if k != "name"}
-  if preset.model["name"] == "glow":
-    expected["num_levels"] = expected.pop("num_scales")
-  assert _calls(preset, monkeypatch) == (preset.image_shape, expected)
-  assert _calls(preset, monkeypatch, hidden_channels=4, dtype=tf.float64) == (
-      preset.image_shape, dict(expected, hidden_channels=4, dtype=tf.float64))
+  # The flow's record is the preset's, with the overrides.
+  assert tfnvp.FlowConfig.from_flow(flow) == dataclasses.replace(
+      model, network_dtype="float32", **_small(preset))
 
 
 def test_override_changes_the_depth():
@@ -152,8 +122,8 @@ def test_override_changes_the_depth():
       num_scales=2, hidden_channels=4, num_res_blocks=0)
   assert flow.layers.num_scales == 2
   flow = presets.get_preset("glow-cifar10").make_flow(
-      num_scales=1, hidden_channels=4, depth=1)
-  assert flow.layers.num_levels == 1
+      num_levels=1, hidden_channels=4, depth=1, dtype="float64")
+  assert flow.layers.num_levels == 1 and flow.dtype == tf.float64
 
 
 def test_unknown_preset_name():
@@ -164,23 +134,18 @@ def test_unknown_preset_name():
       presets.get_preset(bad)
 
 
-@pytest.mark.parametrize("name,override", [
-    ("realnvp-cifar10", "bogus"),
-    ("realnvp-cifar10", "depth"),          # Glow's, not Real NVP's
-    ("realnvp-cifar10", "image_shape"),    # fixed by the dataset
-    ("realnvp-cifar10", "name"),           # the model family
-    ("glow-cifar10", "num_res_blocks"),    # Real NVP's, not Glow's
-    ("glow-cifar10", "layers"),
+@pytest.mark.parametrize("name,override,valid", [
+    ("realnvp-cifar10", "bogus", "num_scales"),
+    ("realnvp-cifar10", "depth", "num_scales"),     # Glow's, not Real NVP's
+    ("realnvp-cifar10", "image_shape", "num_scales"),  # the dataset's
+    ("realnvp-cifar10", "name", "num_scales"),
+    ("glow-cifar10", "num_res_blocks", "num_levels"),  # Real NVP's
+    ("glow-cifar10", "num_scales", "num_levels"),      # Real NVP's word
+    ("glow-cifar10", "layers", "num_levels"),
 ])
-def test_unknown_override_names_the_key(name, override):
-  with pytest.raises(ValueError, match=f"'{override}'.*valid: .*num_scales"):
+def test_unknown_override_names_the_key(name, override, valid):
+  with pytest.raises(ValueError, match=f"'{override}'.*valid: .*{valid}"):
     presets.get_preset(name).make_flow(hidden_channels=4, **{override: 1})
-
-
-def test_glow_levels_override_is_num_scales():
-  with pytest.raises(ValueError, match=r"'num_levels'.*levels are "
-                     r"`num_scales`"):
-    presets.get_preset("glow-cifar10").make_flow(num_levels=2)
 
 
 def test_presets_are_read_only():
@@ -190,78 +155,52 @@ def test_presets_are_read_only():
     presets.PRESETS["mine"] = preset
   with pytest.raises(TypeError):
     del presets.PRESETS["realnvp-cifar10"]
+  for record in (preset, preset.model, preset.optimization):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+      record.name = "mine"
   with pytest.raises(dataclasses.FrozenInstanceError):
-    preset.name = "mine"
-  for table in (preset.model, preset.train):
-    assert isinstance(table, dict)
-    with pytest.raises(TypeError, match="read-only"):
-      table["num_scales"] = 1
-    for change in (table.clear, table.popitem, lambda: table.update(a=1),
-                   lambda: table.pop("name", None),
-                   lambda: table.setdefault("a", 1)):
-      with pytest.raises(TypeError, match="read-only"):
-        change()
-  assert preset.model["num_scales"] == 2
-  # Copies are plain, mutable dicts; JSON, asdict, copy and pickle work.
-  mine = dict(preset.model)
-  mine["num_scales"] = 3
-  assert preset.model["num_scales"] == 2
-  for other in (copy.deepcopy(preset.model), pickle.loads(
-      pickle.dumps(preset.model)), preset.model.copy()):
-    assert other.__class__ is dict and other == preset.model
-  assert json.loads(json.dumps(preset.train)) == preset.train
-  assert dataclasses.asdict(preset)["model"] == preset.model
+    preset.model.num_scales = 3
+  mine = dataclasses.replace(preset.model, num_scales=3)
+  assert (mine.num_scales, preset.model.num_scales) == (3, 2)
 
 
-def test_every_number_is_in_its_source():
-  """`source` states each `model` and `train` value as `key=value`."""
-  for name, preset in presets.PRESETS.items():
-    assert name.split("-")[0] in preset.source.lower()
-    for key, value in list(preset.model.items()) + list(preset.train.items()):
-      if key == "name":
-        continue
-      match = re.search(rf"\b{key}=([^\s:,;]+)", preset.source)
-      assert match, f"{name}: {key} is not in its source"
-      stated = match.group(1)
-      if isinstance(value, (bool, str)) or value is None:
-        assert ast.literal_eval(stated) == value, (name, key, stated)
-      else:
-        assert float(stated) == pytest.approx(value), (name, key, stated)
-
-
-def test_train_values():
+def test_optimization_values():
   for preset in presets.PRESETS.values():
-    train = preset.train
-    assert train["optimizer"] in ("adam", "adamax")
-    assert isinstance(train["warmup_steps"], int) and train[
-        "warmup_steps"] >= 0
-    assert isinstance(train["batch_size"], int) and train["batch_size"] > 0
-    assert train["clip_norm"] is None or train["clip_norm"] > 0
-    assert train["learning_rate"] > 0 and train["l2"] >= 0
+    o = preset.optimization
+    assert isinstance(o, tfnvp.OptimizationConfig)
     # Both papers: a constant rate (after Glow's warm-up), raw weights.
-    assert (train["lr_schedule"], train["ema_decay"]) == ("constant", None)
-  glow = presets.get_preset("glow-imagenet32").train
-  # 10 warm-up "epochs" of --n_train 50000 images at 8 x 64 images a step.
-  assert glow["warmup_steps"] == math.ceil(10 * 50_000 / (8 * 64)) == 977
-  assert glow["batch_size"] == 512
+    assert (o.lr_schedule, o.ema_decay) == ("constant", None)
+    if isinstance(preset.model, tfnvp.RealNVPConfig):
+      # Section 4.1 of Real NVP and get_default_hparams() of its code.
+      assert (o.batch_size, o.optimizer, o.learning_rate, o.l2,
+              o.clip_norm, o.warmup_steps) == (64, "adam", 1e-3, 5e-5,
+                                               100.0, 0)
+      assert (preset.model.logit_alpha,
+              preset.model.batch_norm_momentum) == (0.05, 0.9)
+    else:
+      # openai/glow: 8 processes x 64 images, Adamax, no clipping, no decay.
+      assert (o.batch_size, o.optimizer, o.learning_rate, o.l2,
+              o.clip_norm) == (512, "adamax", 1e-3, 0.0, None)
+      # 10 warm-up "epochs" of --n_train 50000 images at 512 images a step.
+      assert o.warmup_steps == math.ceil(10 * 50_000 / (8 * 64)) == 977
+      assert (preset.model.hidden_channels, preset.model.coupling,
+              preset.model.lu_decomposed, preset.model.learn_prior) == (
+                  512, "affine", False, True)
 
 
 def test_preset_checks_its_fields():
-  fields = dict(name="x", dataset="cifar10", image_shape=(32, 32, 3),
-                model=dict(name="realnvp", num_scales=2),
-                train=dict(batch_size=8), source="test")
-  preset = presets.Preset(**fields)
-  assert preset.image_shape == (32, 32, 3)
-  with pytest.raises(ValueError, match="'depth'"):
-    presets.Preset(**dict(fields, model=dict(name="realnvp", depth=2)))
-  with pytest.raises(ValueError, match="'momentum'"):
-    presets.Preset(**dict(fields, train=dict(momentum=0.9)))
-  with pytest.raises(ValueError, match="'flowpp'"):
-    presets.Preset(**dict(fields, model=dict(name="flowpp")))
+  model = tfnvp.RealNVPConfig(image_shape=(32, 32, 3))
+  fields = dict(name="x", dataset="cifar10", model=model,
+                optimization=tfnvp.OptimizationConfig(), citation="test")
+  assert presets.Preset(**fields).image_shape == (32, 32, 3)
+  with pytest.raises(TypeError, match="`model` must be a flow record"):
+    presets.Preset(**dict(fields, model=dict(name="realnvp")))
+  with pytest.raises(TypeError, match="`optimization` must be"):
+    presets.Preset(**dict(fields, optimization=dict(batch_size=8)))
   with pytest.raises(ValueError, match="'sgd'"):
-    presets.Preset(**dict(fields, train=dict(optimizer="sgd")))
+    tfnvp.OptimizationConfig(optimizer="sgd")
   with pytest.raises(ValueError, match="image_shape"):
-    presets.Preset(**dict(fields, image_shape=(32, 32)))
+    tfnvp.RealNVPConfig(image_shape=(32, 32))
 
 
 def test_exported_and_independent_of_training():

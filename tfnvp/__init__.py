@@ -3,6 +3,7 @@
 ```python
 import tfnvp
 flow = tfnvp.RealNVP(image_shape=(28, 28, 1), num_scales=2)   # or tfnvp.Glow
+config = tfnvp.RealNVPConfig.from_flow(flow)   # its keywords, as a record
 bpd = tfnvp.bits_per_dim(flow, images)   # dequantized pixels in [0, 256)
 model = tfnvp.FlowModel(flow)            # Keras: compile, fit, save, load_model
 score = tfnvp.ood_score(flow, uint8_images)   # outlier score, tfnvp.ood
@@ -30,11 +31,15 @@ from tfnvp import networks
 from tfnvp import ood
 from tfnvp import presets
 from tfnvp import runs
-from tfnvp.config import ModelConfig
+from tfnvp import schedules
+from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.glow import Glow
+from tfnvp.flows.glow import GlowConfig
 from tfnvp.flows.real_nvp import RealNVP
+from tfnvp.flows.real_nvp import RealNVPConfig
 from tfnvp.metrics import bits_per_dim
 from tfnvp.model import FlowModel
+from tfnvp.optimization import OptimizationConfig
 from tfnvp.ood import OutlierCalibration
 from tfnvp.ood import TypicalSet
 from tfnvp.ood import complexity_bits_per_dim
@@ -44,11 +49,14 @@ from tfnvp.sampling import to_uint8
 from tfnvp.version import __version__
 
 __all__ = [
+    "FlowConfig",
     "FlowModel",
     "Glow",
-    "ModelConfig",
+    "GlowConfig",
+    "OptimizationConfig",
     "OutlierCalibration",
     "RealNVP",
+    "RealNVPConfig",
     "TypicalSet",
     "averaging",
     "bijectors",
@@ -61,5 +69,6 @@ __all__ = [
     "presets",
     "runs",
     "sample_at_temperature",
+    "schedules",
     "to_uint8",
 ]

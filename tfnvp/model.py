@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfnvp.averaging import PolyakAverage
-from tfnvp.config import ModelConfig
+from tfnvp.flows.config import FlowConfig
+from tfnvp.internal.checks import check_number
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.networks.moving_moments import MovingMoments
 
@@ -174,22 +175,10 @@ class FlowModel(keras.Model):
           f"`dtype` must be the flow's, {flow.dtype.name!r}; got "
           f"{dtype.name!r}. Mixed precision is the flow's `network_dtype`.")
     super().__init__(dtype=dtype, **kwargs)
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (
-        math.isfinite(l2) and l2 >= 0):
-      raise ValueError(f"`l2` must be a finite number >= 0; got {l2!r}.")
-    if clip_norm is not None and (
-        isinstance(clip_norm, bool) or
-        not isinstance(clip_norm, (int, float)) or
-        not (math.isfinite(clip_norm) and clip_norm > 0)):
-      raise ValueError(
-          f"`clip_norm` must be a finite number > 0 or None; got "
-          f"{clip_norm!r}.")
-    if ema_decay is not None and (
-        isinstance(ema_decay, bool) or
-        not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1):
-      raise ValueError(f"`ema_decay` must be a number in [0, 1) or None; got "
-                       f"{ema_decay!r}.")
-    self.model_config = ModelConfig.from_flow(flow)
+    check_number("l2", l2, 0)
+    check_number("clip_norm", clip_norm, 0, low_open=True, optional=True)
+    check_number("ema_decay", ema_decay, 0, 1, high_open=True, optional=True)
+    self.flow_config = FlowConfig.from_flow(flow)
     self.l2 = float(l2)
     self.clip_norm = None if clip_norm is None else float(clip_norm)
     self.ema_decay = None if ema_decay is None else float(ema_decay)
@@ -198,11 +187,11 @@ class FlowModel(keras.Model):
     if self.ema_decay:
       self.weight_average = PolyakAverage(
           self.ema_decay, [v.shape for v in flow.layers.trainable_variables],
-          dtype=self.model_config.dtype, name="weight_average")
+          dtype=self.flow_config.dtype, name="weight_average")
     self._flow_kwargs = dict(validate_args=flow.validate_args, name=flow.name)
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
-    self._num_dims = math.prod(self.model_config.image_shape)
+    self._num_dims = math.prod(self.flow_config.image_shape)
     self._recalibrate_fn = None
     self.built = True  # every weight exists: nothing for Keras to build
 
@@ -213,7 +202,7 @@ class FlowModel(keras.Model):
     (with `auto_scale_loss`, Keras's own argument)."""
     super().compile(optimizer, *args, auto_scale_loss=auto_scale_loss,
                     **kwargs)
-    if (auto_scale_loss and self.model_config.network_dtype == "float16" and
+    if (auto_scale_loss and self.flow_config.network_dtype == "float16" and
         self.optimizer is not None and
         not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
       self.optimizer = keras.optimizers.LossScaleOptimizer(
@@ -226,7 +215,7 @@ class FlowModel(keras.Model):
       self.optimizer.build(self.trainable_variables)
 
   def _make_flow(self, training):
-    return self.model_config.make_flow(training, self.flow_layers,
+    return self.flow_config.make_flow(training, self.flow_layers,
                                        **self._flow_kwargs)
 
   @property
@@ -372,7 +361,7 @@ class FlowModel(keras.Model):
     if isinstance(data, (tuple, list)):
       data = data[0]
     images = tf.convert_to_tensor(data)
-    dtype = tf.as_dtype(self.model_config.dtype)
+    dtype = tf.as_dtype(self.flow_config.dtype)
     if images.dtype.is_integer:
       checks = [tf.debugging.assert_greater_equal(
           images, tf.zeros([], images.dtype),
@@ -415,7 +404,7 @@ class FlowModel(keras.Model):
   def _penalty(self):
     variables = regularized_variables(self.flow_layers)
     if not self.l2 or not variables:
-      return tf.constant(0.0, tf.as_dtype(self.model_config.dtype))
+      return tf.constant(0.0, tf.as_dtype(self.flow_config.dtype))
     return self.l2 * tf.add_n([tf.reduce_sum(tf.square(v))
                                for v in variables])
 
@@ -481,7 +470,7 @@ class FlowModel(keras.Model):
 
   def get_config(self):
     config = super().get_config()
-    config.update(model_config=self.model_config.to_dict(), l2=self.l2,
+    config.update(flow_config=self.flow_config.to_dict(), l2=self.l2,
                   clip_norm=self.clip_norm, ema_decay=self.ema_decay,
                   flow_kwargs=dict(self._flow_kwargs))
     return config
@@ -489,6 +478,8 @@ class FlowModel(keras.Model):
   @classmethod
   def from_config(cls, config):
     config = dict(config)
-    model_config = ModelConfig.from_dict(config.pop("model_config"))
-    flow = model_config.make_flow(**config.pop("flow_kwargs", {}))
+    # tfnvp 0.3 saved its flat model record as `model_config`.
+    record = config.pop("flow_config", None) or config.pop("model_config")
+    flow = FlowConfig.from_dict(record).make_flow(
+        **config.pop("flow_kwargs", {}))
     return cls(flow, **config)

@@ -1,15 +1,18 @@
 """A training run's folder: `config.json` and checkpoints of a `FlowModel`.
 
 ```none
-<model_dir>/config.json           {"model": ModelConfig fields,
-                                   "ema_decay": ..., ...}
+<model_dir>/config.json           {"model": FlowConfig.to_dict(),
+                                   "optimization": OptimizationConfig
+                                     fields, ...the app's fields}
 <model_dir>/checkpoints/ckpt-<k>  tf.train.Checkpoint(flow=<flow layers>,
                                     weight_average=<PolyakAverage>,
                                     optimizer=...)
 ```
 
 `weight_average` (the Polyak average of the raw weights `flow` holds) is
-there when the run's `ema_decay` is set.
+there when the run's `optimization.ema_decay` is set. `read_config` also
+reads the layout of tfnvp 0.3 (a flat model record, the optimization fields
+at the top level) and returns it in today's.
 
 `tfnvp.training` writes such folders; `load_run` reads them back without
 the training stack (no TensorFlow Datasets), for evaluation and export.
@@ -21,8 +24,9 @@ import os
 
 import tensorflow as tf
 
-from tfnvp.config import ModelConfig
+from tfnvp.flows.config import FlowConfig
 from tfnvp.model import FlowModel
+from tfnvp.optimization import OptimizationConfig
 
 __all__ = [
     "CHECKPOINT_SUBDIR",
@@ -33,6 +37,7 @@ __all__ = [
     "load_run",
     "make_checkpoint",
     "read_config",
+    "run_records",
     "verify_checkpoint",
 ]
 
@@ -45,7 +50,11 @@ class CheckpointError(ValueError):
 
 
 def read_config(model_dir):
-  """The JSON object in `model_dir/config.json`.
+  """The JSON object in `model_dir/config.json`, in today's layout.
+
+  A tfnvp 0.3 file (its optimization fields at the top level) comes back
+  with them under `"optimization"`; the model record is returned as
+  written (`FlowConfig.from_dict` reads both layouts).
 
   Raises:
     FileNotFoundError: if there is no such file.
@@ -55,7 +64,7 @@ def read_config(model_dir):
   path = os.path.join(model_dir, CONFIG_FILE)
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(
-        f"No training run in --model-dir={model_dir!r}: {path} does not "
+        f"No training run in `model_dir`={model_dir!r}: {path} does not "
         "exist.")
   try:
     with tf.io.gfile.GFile(path, "r") as f:
@@ -67,7 +76,27 @@ def read_config(model_dir):
                                                     dict):
     raise ValueError(f"{path} must hold a JSON object with a 'model' object; "
                      f"got {str(config)[:200]!r}.")
+  if "optimization" not in config:
+    names = {f.name for f in dataclasses.fields(OptimizationConfig)}
+    config = dict(config)
+    config["optimization"] = {k: config.pop(k) for k in sorted(names)
+                              if k in config}
   return config
+
+
+def run_records(config, source):
+  """The `FlowConfig` and `OptimizationConfig` of `read_config`'s output.
+
+  Args:
+    config: a `dict` from `read_config`.
+    source: the file it came from, for messages.
+
+  Raises:
+    ValueError: for an invalid record; the message names `source`.
+  """
+  return (FlowConfig.from_dict(config["model"], source=source),
+          OptimizationConfig.from_dict(config["optimization"],
+                                       source=source))
 
 
 def make_checkpoint(model, optimizer=None):
@@ -163,27 +192,26 @@ def load_run(model_dir, checkpoint=None, averaged=True, network_dtype=None):
   """
   config = read_config(model_dir)
   config_path = os.path.join(model_dir, CONFIG_FILE)
-  model_config = ModelConfig.from_dict(config["model"], source=config_path)
+  flow_config, optimization = run_records(config, config_path)
   if network_dtype is not None:
-    model_config = dataclasses.replace(model_config,
-                                       network_dtype=network_dtype)
+    flow_config = dataclasses.replace(flow_config,
+                                      network_dtype=network_dtype)
   if checkpoint is None:
     paths = checkpoint_paths(model_dir)
     if not paths:
       raise FileNotFoundError(
-          f"No checkpoint in --model-dir={model_dir!r} (looked in "
+          f"No checkpoint in `model_dir`={model_dir!r} (looked in "
           f"{os.path.join(model_dir, CHECKPOINT_SUBDIR)}); train first.")
     checkpoint = paths[0]
   elif not tf.io.gfile.exists(f"{checkpoint}.index"):
     raise FileNotFoundError(
-        f"--checkpoint={checkpoint!r} does not exist (no "
+        f"`checkpoint`={checkpoint!r} does not exist (no "
         f"{checkpoint}.index); the run's checkpoints: "
         f"{checkpoint_paths(model_dir) or 'none'}.")
   verify_checkpoint(checkpoint)
   try:
-    # Run folders from before Polyak averaging have no `ema_decay`.
-    model = FlowModel(model_config.make_flow(),
-                      ema_decay=config.get("ema_decay"))
+    model = FlowModel(flow_config.make_flow(),
+                      ema_decay=optimization.ema_decay)
   except ValueError as err:
     raise ValueError(f"{config_path}: {err}") from None
   try:

@@ -1,167 +1,113 @@
-"""Typed configuration of a training run, written next to its checkpoints."""
+"""Typed configuration of a training run, written next to its checkpoints.
+
+A run is three records: the flow's (`tfnvp.RealNVPConfig` or
+`tfnvp.GlowConfig`), the optimization (`tfnvp.OptimizationConfig`) and
+`TrainConfig`'s own fields (dataset, length, strategy, checkpoints). Their
+field names form one flat namespace, the names of `tfnvp-train`'s flags
+and of `config.json`'s keys; `from_values` builds a `TrainConfig` from such
+flat values, in the order defaults, the model's `RECIPES` entry, a preset,
+the values given.
+"""
 
 import dataclasses
 import json
-import math
 import os
 
-from tfnvp import ModelConfig
+import tfnvp
 from tfnvp import runs
+from tfnvp.flows import FlowConfig
+from tfnvp.config import check_choice
+from tfnvp.config import check_int
+from tfnvp.config import check_number
+from tfnvp.config import config_field
 
-__all__ = ["CONFIG_FILE", "LR_SCHEDULES", "MIXED_PRECISIONS", "OPTIMIZERS",
-           "RECIPES", "STRATEGIES", "TrainConfig", "flag", "load_config",
-           "save_config"]
+__all__ = ["CONFIG_FILE", "RECIPES", "STRATEGIES", "TrainConfig",
+           "field_owner", "from_values", "load_config", "save_config"]
 
 CONFIG_FILE = runs.CONFIG_FILE
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
-
-OPTIMIZERS = ("adam", "adamax")
-
-LR_SCHEDULES = ("constant", "cosine", "exponential")
-
-# `--mixed-precision`: the coupling networks' `tfnvp.ModelConfig.network_dtype`.
-MIXED_PRECISIONS = {"off": "float32", "bfloat16": "bfloat16",
-                    "float16": "float16"}
-
-# The optimization `tfnvp-train` uses for each model (`--model`) where
-# neither a flag nor the preset sets a field: `TrainConfig`'s defaults, then
-# these, then the preset's `train`, then the flags given. Any field with a
-# `tfnvp-train` flag that a preset may set can go here.
-# Measured on MNIST at a 10-minute budget (BENCHMARKS.md, "Bits/dim per
-# CPU minute"): Polyak averaging at 0.995 cost Real NVP 0.048 and Glow 0.22
-# test bits/dim against their final raw weights under a cosine decay, and
-# Glow with Adamax and a 200-step warm-up reached 4.35 where Adam 1e-3
-# without one had reached 2.56 (the overflow trace, 800 steps): both off.
-# The cosine decay against a constant rate (same run, 2026-12-02): Real NVP
-# 1.605 vs 1.580 and 1.593 (two constant runs, whose validation jumps by up
-# to 0.07 between epochs), Glow 1.864 vs 1.881; kept for its steady end.
+# What `tfnvp-train` uses for each model (`--model`) where neither a flag
+# nor the preset sets a field: small coupling networks that train on a CPU,
+# and the recipe measured in BENCHMARKS.md ("Bits/dim per CPU minute").
 RECIPES = {
-    "realnvp": dict(optimizer="adam", learning_rate=1e-3, warmup_steps=0,
-                    lr_schedule="cosine", lr_final_fraction=0.01,
-                    ema_decay=None, bn_recalibration_batches=50),
-    "glow": dict(optimizer="adam", learning_rate=1e-3, warmup_steps=0,
-                 lr_schedule="cosine", lr_final_fraction=0.01,
-                 ema_decay=None, bn_recalibration_batches=0),
+    "realnvp": dict(hidden_channels=32, num_res_blocks=2, optimizer="adam",
+                    learning_rate=1e-3, warmup_steps=0, lr_schedule="cosine",
+                    lr_final_fraction=0.01, ema_decay=None,
+                    bn_recalibration_batches=50),
+    "glow": dict(hidden_channels=32, optimizer="adam", learning_rate=1e-3,
+                 warmup_steps=0, lr_schedule="cosine",
+                 lr_final_fraction=0.01, ema_decay=None,
+                 bn_recalibration_batches=0),
 }
 
 
-def flag(field):
-  """The command-line flag of a `TrainConfig` field: `--learning-rate`."""
-  return "--" + field.replace("_", "-")
-
-
-def _check_number(config, name, minimum, *, integer, strict=False,
-                  optional=False, maximum=None, open_maximum=False):
-  """`config.<name>` must be a finite number (an int) >= (>) `minimum`.
-
-  With `maximum`, also <= `maximum` (< with `open_maximum`).
-  """
-  value = getattr(config, name)
-  if optional and value is None:
-    return
-  if integer:
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    kind = "an int"
-  else:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-        math.isfinite(value))
-    kind = "a finite number"
-  ok = ok and (value > minimum if strict else value >= minimum)
-  if maximum is None:
-    bound = f"> {minimum}" if strict else f">= {minimum}"
-  else:
-    ok = ok and (value < maximum if open_maximum else value <= maximum)
-    bound = (f"in {'(' if strict else '['}{minimum}, {maximum}"
-             f"{')' if open_maximum else ']'}")
-  if not ok:
-    raise ValueError(f"`{name}` ({flag(name)}) must be {kind} {bound}"
-                     f"{' or None' if optional else ''}; got {value!r}.")
-
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig:
   """Everything that determines a training run.
 
-  `batch_size` is global: under a distribution strategy each replica gets
-  `batch_size / num_replicas` examples, and the run computes what one device
-  computes on the whole batch. `optimizer` is `"adam"` (Real NVP's) or
-  `"adamax"` (Glow's); the learning rate rises linearly from
-  `learning_rate / warmup_steps` to `learning_rate` over the first
-  `warmup_steps` optimizer steps, then follows `lr_schedule` over the rest
-  of the run (`epochs` x steps per epoch): `"constant"`, or a `"cosine"` or
-  `"exponential"` decay to `learning_rate * lr_final_fraction` at the last
-  step (`training.schedules.WarmupDecaySchedule`). `ema_decay` turns on
-  the Polyak average of the weights (`tfnvp.FlowModel`), used for
-  validation, evaluation, sample grids and export; `None` (or 0) is off.
-  `bn_recalibration_batches` > 0 re-estimates Real NVP's moving batch-norm
-  statistics over that many training batches, for the weights inference
-  uses, before every validation and checkpoint
+  `model` and `optimization` are tfnvp's records; the other fields are the
+  run's. `bn_recalibration_batches > 0` re-estimates Real NVP's moving
+  batch-norm statistics over that many training batches, for the weights
+  inference uses, before every validation and checkpoint
   (`tfnvp.FlowModel.recalibrate_moving_statistics`); Glow has none.
-  `preset` names the `tfnvp.presets` entry the run started from (flags
-  given beside it override it). `tfnvp-train` takes the optimization
-  fields a flag or preset does not set from `RECIPES[model.name]`.
+  `preset` names the `tfnvp.presets` entry the run started from.
 
   Raises:
-    ValueError: for a field out of range (not finite, not positive, an
-      unknown name); the message names the field, its flag and the value.
+    ValueError: for a field out of range or an unknown name; the message
+      names the field and the value.
   """
 
-  dataset: str = "mnist"
-  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-  batch_size: int = 64
-  epochs: int = 1
-  steps_per_epoch: int | None = None
-  optimizer: str = "adam"
-  learning_rate: float = 1e-3
-  warmup_steps: int = 0
-  lr_schedule: str = "constant"
-  lr_final_fraction: float = 0.01
-  ema_decay: float | None = None
-  bn_recalibration_batches: int = 0
-  l2: float = 5e-5
-  clip_norm: float | None = 100.0
-  strategy: str = "default"
-  seed: int = 0
-  checkpoint_every: int = 100
-  sample_temperature: float = 1.0
-  num_train_examples: int | None = None
-  num_eval_examples: int | None = None
-  jit_compile: bool = False
-  preset: str | None = None
+  dataset: str = config_field("mnist", doc="TFDS name of the dataset")
+  model: FlowConfig = config_field(
+      dataclasses.MISSING, doc="the flow's record", flag=False)
+  optimization: tfnvp.OptimizationConfig = config_field(
+      doc="the optimization", flag=False,
+      default_factory=tfnvp.OptimizationConfig)
+  epochs: int = config_field(1, doc="epochs to train")
+  steps_per_epoch: int | None = config_field(
+      None, doc="optimizer steps per epoch (default: one pass over the "
+      "training examples)")
+  bn_recalibration_batches: int = config_field(
+      0, doc="Real NVP: re-estimate the moving batch-norm statistics over "
+      "this many training batches before every validation and checkpoint; "
+      "0 keeps the moving averages")
+  strategy: str = config_field(
+      "default", doc="tf.distribute strategy", choices=STRATEGIES)
+  seed: int = config_field(0, doc="seed of the weights, data order and "
+                           "samples")
+  checkpoint_every: int = config_field(
+      100, doc="optimizer steps between checkpoints")
+  sample_temperature: float = config_field(
+      1.0, doc="temperature of the sample grids")
+  num_train_examples: int | None = config_field(
+      None, doc="use only the first N training examples")
+  num_eval_examples: int | None = config_field(
+      None, doc="validate on the first N test examples")
+  jit_compile: bool = config_field(
+      False, doc="XLA (single-device runs)")
+  preset: str | None = config_field(
+      None, doc="a configuration of the Real NVP or Glow paper "
+      "(tfnvp.presets)", flag=False)
 
   def __post_init__(self):
-    if isinstance(self.model, dict):
-      object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
-    if not isinstance(self.model, ModelConfig):
-      raise ValueError(
-          f"`model` must be a tfnvp.ModelConfig; got {self.model!r}.")
-    if self.strategy not in STRATEGIES:
-      raise ValueError(f"`strategy` ({flag('strategy')}) must be one of "
-                       f"{STRATEGIES}; got {self.strategy!r}.")
-    for name, choices in (("optimizer", OPTIMIZERS),
-                          ("lr_schedule", LR_SCHEDULES)):
-      if getattr(self, name) not in choices:
-        raise ValueError(f"`{name}` ({flag(name)}) must be one of {choices}; "
-                         f"got {getattr(self, name)!r}.")
-    for name in ("batch_size", "epochs", "checkpoint_every"):
-      _check_number(self, name, 1, integer=True)
+    if not isinstance(self.model, FlowConfig):
+      raise ValueError("`model` must be a flow record (tfnvp.RealNVPConfig, "
+                       f"tfnvp.GlowConfig); got {self.model!r}.")
+    if not isinstance(self.optimization, tfnvp.OptimizationConfig):
+      raise ValueError("`optimization` must be a tfnvp.OptimizationConfig; "
+                       f"got {self.optimization!r}.")
+    check_choice("strategy", self.strategy, STRATEGIES)
+    for name in ("epochs", "checkpoint_every"):
+      check_int(name, getattr(self, name), 1)
     for name in ("steps_per_epoch", "num_train_examples",
                  "num_eval_examples"):
-      _check_number(self, name, 1, integer=True, optional=True)
-    _check_number(self, "warmup_steps", 0, integer=True)
-    _check_number(self, "seed", 0, integer=True)
-    _check_number(self, "bn_recalibration_batches", 0, integer=True)
-    _check_number(self, "learning_rate", 0, integer=False, strict=True)
-    _check_number(self, "sample_temperature", 0, integer=False, strict=True)
-    _check_number(self, "l2", 0, integer=False)
-    _check_number(self, "lr_final_fraction", 0, integer=False, strict=True,
-                  maximum=1)
-    _check_number(self, "ema_decay", 0, integer=False, optional=True,
-                  maximum=1, open_maximum=True)
-    _check_number(self, "clip_norm", 0, integer=False, strict=True,
-                  optional=True)
+      check_int(name, getattr(self, name), 1, optional=True)
+    check_int("seed", self.seed, 0)
+    check_int("bn_recalibration_batches", self.bn_recalibration_batches, 0)
+    check_number("sample_temperature", self.sample_temperature, 0,
+                 low_open=True)
     if self.jit_compile and self.strategy != "default":
       raise ValueError(
           "`jit_compile` (XLA) is for strategy 'default'; got strategy="
@@ -169,8 +115,83 @@ class TrainConfig:
           "distribution strategy on CPU devices.")
 
   def to_dict(self):
-    """The fields as a JSON-ready `dict` (the model's as a nested one)."""
-    return dataclasses.asdict(self)
+    """The run as JSON-ready data (the records nested)."""
+    fields = {f.name: getattr(self, f.name)
+              for f in dataclasses.fields(self)}
+    fields.update(model=self.model.to_dict(),
+                  optimization=self.optimization.to_dict())
+    return fields
+
+
+def _record_fields(record_cls):
+  """The names of a record's fields that have a flag."""
+  return [f.name for f in dataclasses.fields(record_cls)
+          if f.metadata.get("flag", True)]
+
+
+def field_owner(name):
+  """Which records have the flat field `name`: a tuple of record classes."""
+  owners = [FlowConfig.get(model) for model in FlowConfig.models()]
+  owners = [cls for cls in owners if name in _record_fields(cls)]
+  for cls in (tfnvp.OptimizationConfig, TrainConfig):
+    if name in _record_fields(cls):
+      owners.append(cls)
+  return tuple(owners)
+
+
+def from_values(given, image_shape, preset=None, model=None):
+  """A `TrainConfig` from flat field values.
+
+  Args:
+    given: `dict` of field name -> value, for any field of the model's
+      record (but `image_shape`), of `tfnvp.OptimizationConfig` and of
+      `TrainConfig`.
+    image_shape: `(H, W, C)` of the dataset's images.
+    preset: a `tfnvp.presets.Preset` whose values come before `given`, or
+      `None`.
+    model: the flow's name (`"realnvp"`, `"glow"`), or `None` for the
+      preset's (else Real NVP).
+
+  Returns:
+    A `TrainConfig`.
+
+  Raises:
+    ValueError: for a field of another model than `model`, a model other
+      than the preset's, an unknown field or an invalid value; the message
+      names the field.
+  """
+  if preset is not None:
+    preset_model = preset.model.class_name.lower()
+    if model is not None and FlowConfig.get(model) is not type(preset.model):
+      raise ValueError(f"`model`={model!r} differs from the model of the "
+                       f"preset {preset.name!r}, {preset_model!r}.")
+    model = preset_model
+  record_cls = FlowConfig.get(model or "realnvp")
+  values = dict(RECIPES[record_cls.flow_class.__name__.lower()])
+  if preset is not None:
+    preset_fields = preset.model.kwargs()
+    values.update({k: preset_fields[k] for k in _record_fields(record_cls)},
+                  **preset.optimization.to_dict(), dataset=preset.dataset,
+                  preset=preset.name)
+  for name in given:
+    owners = field_owner(name)
+    if not owners:
+      raise ValueError(f"unknown field `{name}`.")
+    if all(issubclass(o, FlowConfig) for o in owners) and (
+        record_cls not in owners):
+      others = ", ".join(o.flow_class.__name__ for o in owners)
+      raise ValueError(f"`{name}` is a field of {others}, not of "
+                       f"{record_cls.flow_class.__name__} (`model`).")
+  values.update(given, image_shape=image_shape)
+
+  def pick(names):
+    return {name: values[name] for name in names if name in values}
+
+  return TrainConfig(
+      model=record_cls(**pick(_record_fields(record_cls) + ["image_shape"])),
+      optimization=tfnvp.OptimizationConfig(
+          **pick(_record_fields(tfnvp.OptimizationConfig))),
+      **pick(_record_fields(TrainConfig) + ["preset"]))
 
 
 def save_config(config, model_dir):
@@ -189,7 +210,7 @@ def save_config(config, model_dir):
 
 
 def load_config(model_dir):
-  """Reads the `TrainConfig` saved in `model_dir`.
+  """Reads the `TrainConfig` saved in `model_dir` (tfnvp 0.3's too).
 
   Raises:
     FileNotFoundError: if `model_dir` holds no `config.json`.
@@ -198,12 +219,14 @@ def load_config(model_dir):
   """
   raw = runs.read_config(model_dir)
   path = os.path.join(model_dir, CONFIG_FILE)
+  model, optimization = runs.run_records(raw, path)
+  fields = {k: v for k, v in raw.items()
+            if k not in ("model", "optimization")}
   known = {f.name for f in dataclasses.fields(TrainConfig)}
-  unknown = sorted(set(raw) - known)
+  unknown = sorted(set(fields) - known)
   if unknown:
     raise ValueError(f"{path}: unknown field(s) {unknown}.")
-  raw = dict(raw, model=ModelConfig.from_dict(raw["model"], source=path))
   try:
-    return TrainConfig(**raw)
+    return TrainConfig(model=model, optimization=optimization, **fields)
   except (TypeError, ValueError) as err:
     raise ValueError(f"{path}: {err}") from None

@@ -1,7 +1,7 @@
 """Evaluates a trained run's newest checkpoint on its dataset's test split.
 
 ```
-tfnvp-evaluate --model-dir runs/mnist        # or python -m training.evaluate
+tfnvp-evaluate --model-dir runs/mnist        # or python -m tfnvp.training.evaluate
 test bits/dim: 1.2345
 tfnvp-evaluate --model-dir runs/fashion --ood-dataset mnist
 ```
@@ -14,7 +14,7 @@ flags at the threshold calibrated on the run's training images.
 
 import sys
 
-from tfnvp import cli
+from ..export import cli
 from tfnvp import data
 from tfnvp import ood
 from tfnvp import runs

@@ -3,7 +3,7 @@ r"""Trains a Real NVP or Glow model on a TFDS image dataset with Keras `fit`.
 ```
 tfnvp-train --dataset mnist --model-dir runs/mnist --epochs 10
 tfnvp-train --preset realnvp-cifar10 --model-dir runs/cifar10 --epochs 100
-python -m training.train ...            # the same, from a checkout
+python -m tfnvp.training.train ...            # the same, from a checkout
 ```
 
 The run's folder gets `config.json` (the typed `TrainConfig`),
@@ -18,6 +18,7 @@ order as an uninterrupted one and ends with the same weights, up to the
 float nondeterminism of the hardware.
 """
 
+import argparse
 import csv
 import dataclasses
 import os
@@ -26,23 +27,22 @@ import sys
 import keras
 import tensorflow as tf
 
+import tfnvp
 from tfnvp import FlowModel
-from tfnvp import ModelConfig
-from tfnvp import cli
+from tfnvp import data
 from tfnvp import presets
 from tfnvp import runs
-from tfnvp.config import COUPLINGS
-from tfnvp.config import MODELS
+from tfnvp.flows import FlowConfig
 
+from ..export import cli
 from . import callbacks as callbacks_lib
 from . import checkpoints
 from . import config as config_lib
-from tfnvp import data
-from . import schedules
+from . import flags
 from . import strategies
 
-__all__ = ["TrainingFailedError", "build_parser", "config_from_args",
-           "distributed_dataset", "main", "make_optimizer", "train"]
+__all__ = ["ALIASES", "TrainingFailedError", "build_parser",
+           "config_from_args", "distributed_dataset", "main", "train"]
 
 HISTORY_FILE = "history.csv"
 FINAL_SAMPLES = "samples.png"
@@ -61,12 +61,12 @@ def _steps_per_epoch(config, builder):
   spec = data.get_spec(config.dataset)
   available = builder.info.splits[spec.train_split].num_examples
   num_examples = min(config.num_train_examples or available, available)
-  steps = num_examples // config.batch_size
+  batch_size = config.optimization.batch_size
+  steps = num_examples // batch_size
   if steps < 1:
     raise ValueError(
-        f"--batch-size={config.batch_size} is larger than the "
-        f"{num_examples} training examples; lower it or set "
-        "--steps-per-epoch.")
+        f"`batch_size`={batch_size} is larger than the {num_examples} "
+        "training examples; lower it or set `steps_per_epoch`.")
   return steps
 
 
@@ -90,25 +90,6 @@ def distributed_dataset(strategy, make, skip_steps=0):
   return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def make_optimizer(config, total_steps):
-  """The Keras optimizer of a `TrainConfig` (Adam or Adamax) on its schedule.
-
-  Args:
-    config: a `training.config.TrainConfig`.
-    total_steps: the run's optimizer steps (`epochs` x steps per epoch),
-      where the learning-rate decay ends.
-
-  Raises:
-    ValueError: for a schedule argument out of range.
-  """
-  rate = schedules.WarmupDecaySchedule(
-      config.learning_rate, config.warmup_steps, total_steps,
-      decay=config.lr_schedule, final_fraction=config.lr_final_fraction)
-  if config.optimizer == "adamax":
-    return keras.optimizers.Adamax(rate)
-  return keras.optimizers.Adam(rate)
-
-
 def _previous_elapsed_seconds(model_dir):
   path = os.path.join(model_dir, HISTORY_FILE)
   if not os.path.exists(path):
@@ -129,15 +110,17 @@ def _check_resumable(config, model_dir):
            "model": (dataclasses.replace(saved.model, network_dtype=None),
                      dataclasses.replace(config.model, network_dtype=None)),
            "seed": (saved.seed, config.seed),
-           "batch_size": (saved.batch_size, config.batch_size),
-           "ema_decay": (saved.ema_decay or None, config.ema_decay or None)}
+           "batch_size": (saved.optimization.batch_size,
+                          config.optimization.batch_size),
+           "ema_decay": (saved.optimization.ema_decay,
+                         config.optimization.ema_decay)}
   differ = {k: v for k, v in fixed.items() if v[0] != v[1]}
   if differ and runs.checkpoint_paths(model_dir):
     details = "; ".join(f"{k}: saved {a!r}, now {b!r}"
                         for k, (a, b) in differ.items())
     raise ValueError(
-        f"--model-dir={model_dir!r} holds a run with other settings "
-        f"({details}). Use a new --model-dir, or the saved settings to "
+        f"`model_dir`={model_dir!r} holds a run with other settings "
+        f"({details}). Use a new `model_dir`, or the saved settings to "
         "resume it.")
 
 
@@ -168,7 +151,7 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   strategy = strategy or strategies.make_strategy(config.strategy)
   chief = strategies.is_chief(strategy)
   spec = data.get_spec(config.dataset)
-  if tuple(config.model.image_shape) != spec.image_shape:
+  if config.model.image_shape != spec.image_shape:
     raise ValueError(
         f"The model's image_shape {config.model.image_shape} differs from "
         f"{config.dataset}'s {spec.image_shape}.")
@@ -180,11 +163,14 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
 
   keras.utils.set_random_seed(config.seed)
   with strategy.scope():
-    model = FlowModel(config.model.make_flow(), l2=config.l2,
-                      clip_norm=config.clip_norm, ema_decay=config.ema_decay)
-    model.compile(optimizer=make_optimizer(config, total_steps),
-                  jit_compile=config.jit_compile)
+    model = FlowModel(config.model.make_flow(),
+                      **config.optimization.model_kwargs())
+    model.compile(
+        optimizer=config.optimization.make_optimizer(total_steps),
+        jit_compile=config.jit_compile)
     model.optimizer.build(model.trainable_variables)
+  # The record of the flow built: its network precision resolved.
+  config = dataclasses.replace(config, model=model.flow_config)
   if chief:
     config_lib.save_config(config, model_dir)
   checkpointer = checkpoints.Checkpointer(model, model_dir, strategy)
@@ -194,13 +180,14 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     print(f"Resuming from {restored} (step {start_step} of {total_steps}).")
   if start_step >= total_steps:
     print(f"Nothing to do: step {start_step} >= {total_steps} "
-          "(--epochs x --steps-per-epoch).")
+          "(epochs x steps per epoch).")
     return model
 
   def pipeline(split, training, skip_steps=0, **options):
     """A distributed input of `split` (see `data.make_dataset`)."""
     return distributed_dataset(strategy, lambda ctx: data.make_dataset(
-        config.dataset, split, config.batch_size, training=training,
+        config.dataset, split, config.optimization.batch_size,
+        training=training,
         data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
         **options), skip_steps)
 
@@ -274,166 +261,119 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   return model
 
 
-# Flags a preset (and, for `_TRAIN_FLAGS`, `config.RECIPES`) sets; given
-# beside `--preset` they override it. Their parser default is None so that a
-# given flag can be told from a default.
-_MODEL_FLAGS = {"model": "name", "num_scales": "num_scales",
-                "hidden_channels": "hidden_channels",
-                "num_res_blocks": "num_res_blocks", "depth": "depth",
-                "coupling": "coupling"}
-# `TrainConfig` field: (help, `add_argument` options) of its flag.
-_TRAIN_FLAGS = {
-    "batch_size": ("global batch size, split over all replicas",
-                   dict(type=cli.positive_int)),
-    "optimizer": ("", dict(choices=config_lib.OPTIMIZERS)),
-    "learning_rate": ("", dict(type=cli.positive_float)),
-    "warmup_steps": ("linear learning-rate warm-up over this many optimizer "
-                     "steps", dict(type=cli.nonnegative_int)),
-    "lr_schedule": ("learning rate after the warm-up: constant, or a cosine "
-                    "or exponential decay to --lr-final-fraction x "
-                    "--learning-rate at the last step (--epochs x "
-                    "--steps-per-epoch)",
-                    dict(choices=config_lib.LR_SCHEDULES)),
-    "lr_final_fraction": ("final learning rate of a decay over "
-                          "--learning-rate, in (0, 1]",
-                          dict(type=cli.positive_float)),
-    "ema_decay": ("Polyak averaging: decay in [0, 1) of the moving average "
-                  "of the weights that validation, samples, tfnvp-evaluate "
-                  "and tfnvp-export use; 0 disables it",
-                  dict(type=cli.nonnegative_float)),
-    "bn_recalibration_batches": (
-        "Real NVP: re-estimate the moving batch-norm statistics over this "
-        "many training batches before every validation and checkpoint; 0 "
-        "keeps the moving averages", dict(type=cli.nonnegative_int)),
-    "l2": ("L2 penalty on weight-norm scales and tanh scales (Real NVP; "
-           "Glow has neither)", dict(type=cli.nonnegative_float)),
-    "clip_norm": ("gradient clipping by global norm; 0 disables it",
-                  dict(type=cli.nonnegative_float)),
-}
+# tfnvp 0.3's spellings.
+ALIASES = (
+    flags.Alias("--conv1x1", "lu_decomposed", {"lu": True, "plain": False},
+                "--lu-decomposed/--no-lu-decomposed"),
+    flags.Alias("--prior", "learn_prior", {"learned": True,
+                                           "standard": False},
+                "--learn-prior/--no-learn-prior"),
+    flags.Alias("--mixed-precision", "network_dtype",
+                {"off": "float32", "bfloat16": "bfloat16",
+                 "float16": "float16"}, "--network-dtype"),
+    flags.Alias("--num-scales", "num_levels", None, "--num-levels for Glow",
+                source="num_scales", model="glow"),
+)
+
+
+def _flat(config):
+  """A `TrainConfig`'s fields, its records' included, by name."""
+  fields = {f.name: getattr(config, f.name)
+            for f in dataclasses.fields(config)}
+  fields.update(config.model.kwargs(), **config.optimization.to_dict())
+  return fields
+
+
+def _defaults(names):
+  """The help's default of each field: one value, or one per model."""
+  per_model = {model: _flat(config_lib.from_values({}, (28, 28, 1),
+                                                   model=model))
+               for model in FlowConfig.models()}
+  texts = {}
+  for name in names:
+    values = {model: fields[name] for model, fields in per_model.items()
+              if name in fields}
+    texts[name] = (f"{next(iter(values.values()))}, or the preset's"
+                   if len(set(map(repr, values.values()))) == 1 else
+                   ", ".join(f"{value} for {model}"
+                             for model, value in values.items()))
+  return texts
 
 
 def build_parser():
-  """The command line of `tfnvp-train` (`python -m training.train`)."""
-  defaults = config_lib.TrainConfig()
-  model_defaults = defaults.model
+  """The command line of `tfnvp-train` (`python -m tfnvp.training.train`).
+
+  The model, optimization and run flags are generated from the fields of
+  `tfnvp.RealNVPConfig`, `tfnvp.GlowConfig`, `tfnvp.OptimizationConfig`
+  and `TrainConfig` (`training.flags`).
+  """
   parser = cli.ArgumentParser(
       prog="tfnvp-train",
       description="Train a Real NVP or Glow model on a TFDS image dataset. "
       "With --preset, the paper's architecture and optimization for a "
       "dataset; any flag given beside it overrides the preset's value.")
+  records = [FlowConfig.get(model) for model in FlowConfig.models()]
   add = parser.add_argument
-
-  def default(value):
-    return f"(default: {value}, or the preset's)"
-
-  add("--preset", default=None, choices=sorted(presets.PRESETS),
-      help="a configuration of the Real NVP or Glow paper (tfnvp.presets)")
-  add("--dataset", default=None,
-      help=f"TFDS name, one of: {', '.join(sorted(data.DATASETS))} "
-      f"{default(defaults.dataset)}")
   add("--model-dir", required=True,
       help="folder of the run: config, checkpoints, logs, samples")
-  add("--model", default=None, choices=MODELS,
-      help=default(model_defaults.name))
-  add("--num-scales", type=cli.positive_int, default=None,
-      help="scales (Real NVP) or levels (Glow) "
-      f"{default(model_defaults.num_scales)}")
-  add("--hidden-channels", type=cli.positive_int, default=None,
-      help=default(model_defaults.hidden_channels))
-  add("--num-res-blocks", type=cli.nonnegative_int, default=None,
-      help="Real NVP: residual blocks per coupling network "
-      f"{default(model_defaults.num_res_blocks)}")
-  add("--depth", type=cli.positive_int, default=None,
-      help="Glow: steps (actnorm, 1x1 conv, coupling) per level "
-      f"{default(model_defaults.depth)}")
-  add("--coupling", default=None, choices=COUPLINGS,
-      help=f"Glow: coupling type {default(model_defaults.coupling)}")
-  add("--conv1x1", default=None, choices=("lu", "plain"),
-      help="Glow: parameterization of the invertible 1x1 convolutions "
-      "(default: lu, or the preset's)")
-  add("--prior", default=None, choices=("learned", "standard"),
-      help="Glow: prior of the halves factored out at each split "
-      "(default: learned, or the preset's)")
-  add("--epochs", type=cli.positive_int, default=defaults.epochs,
-      help="(default: %(default)s)")
-  add("--steps-per-epoch", type=cli.positive_int, default=None,
-      help="(default: one pass over the training examples)")
-  for field, (description, options) in _TRAIN_FLAGS.items():
-    # Each model's default: its recipe's value, else TrainConfig's.
-    values = {name: recipe.get(field, getattr(defaults, field))
-              for name, recipe in config_lib.RECIPES.items()}
-    if len(set(values.values())) == 1:
-      value = values.popitem()[1]
-    else:
-      value = ", ".join(f"{value} for --model {name}"
-                        for name, value in values.items())
-    add(config_lib.flag(field), default=None,
-        help=f"{description} {default(value)}".lstrip(), **options)
-  add("--strategy", default=defaults.strategy, choices=config_lib.STRATEGIES,
-      help="(default: %(default)s)")
-  add("--checkpoint-every", type=cli.positive_int,
-      default=defaults.checkpoint_every,
-      help="optimizer steps between checkpoints (default: %(default)s)")
-  add("--sample-temperature", type=cli.positive_float,
-      default=defaults.sample_temperature, help="(default: %(default)s)")
-  add("--num-train-examples", type=cli.positive_int, default=None,
-      help="use only the first N training examples")
-  add("--num-eval-examples", type=cli.positive_int, default=None,
-      help="validate on the first N test examples")
-  add("--jit-compile", action="store_true",
-      help="XLA (single-device runs)")
-  add("--mixed-precision", default="off",
-      choices=tuple(config_lib.MIXED_PRECISIONS),
-      help="compute the coupling networks in bfloat16 or float16 (float16 "
-      "with dynamic loss scaling); the flow's own arithmetic stays float32 "
-      "(default: %(default)s)")
-  add("--seed", type=cli.nonnegative_int, default=defaults.seed,
-      help="(default: %(default)s)")
+  add("--preset", default=None, choices=sorted(presets.PRESETS),
+      help="a configuration of the Real NVP or Glow paper (tfnvp.presets)")
+  add("--model", default=argparse.SUPPRESS, choices=FlowConfig.models(),
+      help="the flow (default: realnvp, or the preset's)")
+  groups = [
+      ("run", None, [config_lib.TrainConfig]),
+      ("model", "fields of tfnvp.RealNVPConfig and tfnvp.GlowConfig; a "
+       "field of one model only is an error with the other", records),
+      ("optimization", "fields of tfnvp.OptimizationConfig",
+       [tfnvp.OptimizationConfig])]
+  for title, description, classes in groups:
+    fields = [f for cls in classes for f in dataclasses.fields(cls)]
+    owners = {f.name: [cls.flow_class.__name__ for cls in classes
+                       if f.name in {g.name for g in dataclasses.fields(cls)}]
+              for f in fields} if classes is records else {}
+    flags.add_record_flags(
+        parser.add_argument_group(title, description), fields,
+        _defaults([f.name for f in fields]),
+        {name: f"{names[0]}:" for name, names in owners.items()
+         if len(names) == 1})
+  for alias in ALIASES:
+    if alias.source is None:
+      flags.add_alias(parser, alias)
   add("--raw-data-dir", default=None,
       help="folder of original dataset files for offline TFDS preparation "
       f"(default: ${data.RAW_DATA_DIR_ENV}; unset: TFDS downloads)")
   add("--data-dir", default=None, help="TFDS data folder")
   add("--verbose", default="auto", choices=("auto", "0", "1", "2"),
-      help="Keras progress output (default: %(default)s)")
+      help="Keras progress output; 2 also shows TensorFlow's C++ log "
+      "(default: %(default)s)")
   return parser
+
+
+# Flags that are not config fields.
+_NOT_FIELDS = ("model_dir", "preset", "model", "raw_data_dir", "data_dir",
+               "verbose")
 
 
 def config_from_args(args):
   """The `TrainConfig` of parsed flags (raises ValueError on bad values).
 
   Defaults, then the model's `config.RECIPES` entry, then the preset's
-  values, then the flags given explicitly.
+  values, then the flags given explicitly. A deprecated spelling prints a
+  warning once the config is valid.
   """
   preset = presets.get_preset(args.preset) if args.preset else None
-  model = dict(preset.model) if preset else {}
-  dataset = args.dataset or (preset.dataset if preset else
-                             config_lib.TrainConfig.dataset)
-  for flag, field in _MODEL_FLAGS.items():
-    if getattr(args, flag) is not None:
-      model[field] = getattr(args, flag)
-  if args.conv1x1 is not None:
-    model["lu_decomposed"] = args.conv1x1 == "lu"
-  if args.prior is not None:
-    model["learn_prior"] = args.prior == "learned"
-  model["network_dtype"] = config_lib.MIXED_PRECISIONS[
-      args.mixed_precision]
-  model["image_shape"] = data.get_spec(dataset).image_shape
-  train = dict(config_lib.RECIPES[model.get("name", ModelConfig.name)])
-  train.update(preset.train if preset else {})
-  for field in _TRAIN_FLAGS:
-    if getattr(args, field) is not None:
-      train[field] = getattr(args, field)
-  for field in ("clip_norm", "ema_decay"):   # 0 disables them
-    if train.get(field) == 0:
-      train[field] = None
-  return config_lib.TrainConfig(
-      dataset=dataset, model=ModelConfig(**model), epochs=args.epochs,
-      steps_per_epoch=args.steps_per_epoch, strategy=args.strategy,
-      seed=args.seed, checkpoint_every=args.checkpoint_every,
-      sample_temperature=args.sample_temperature,
-      num_train_examples=args.num_train_examples,
-      num_eval_examples=args.num_eval_examples,
-      jit_compile=args.jit_compile, preset=args.preset, **train)
+  model = getattr(args, "model", None)
+  resolved = model or (preset.model.class_name.lower() if preset
+                       else "realnvp")
+  given, warnings = flags.given_values(args, ALIASES, resolved)
+  given = {k: v for k, v in given.items() if k not in _NOT_FIELDS}
+  dataset = given.get("dataset") or (
+      preset.dataset if preset else config_lib.TrainConfig.dataset)
+  config = config_lib.from_values(
+      given, data.get_spec(dataset).image_shape, preset=preset, model=model)
+  for line in warnings:
+    print(line, file=sys.stderr)
+  return config
 
 
 def main(argv=None):

@@ -23,7 +23,6 @@ import numpy as np
 import tensorflow_probability as tfp
 import tfnvp
 from tfnvp import bijectors
-from tfnvp import config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import raw_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -55,8 +54,8 @@ def main():
                           np.nextafter(test + 1, 0)).astype(np.float32)
   for variant in variants:
     cls = {"affine": tfnvp.Glow, "logit": LogitGlow}[variant]
-    # FlowModel rebuilds its flows from a ModelConfig, which names the class.
-    config.Glow = cls
+    # FlowModel rebuilds its flows from their record, which names the class.
+    tfnvp.GlowConfig.flow_class = cls
     keras.utils.set_random_seed(0)
     flow = cls((28, 28, 1), num_levels=2, depth=8, hidden_channels=120,
                seed=0)

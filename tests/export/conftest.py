@@ -14,8 +14,8 @@ import tfnvp
 from tfnvp import runs
 from tfnvp.training import config as config_lib
 
-MODEL = tfnvp.ModelConfig(image_shape=(8, 8, 1), num_scales=2,
-                               hidden_channels=8, num_res_blocks=1)
+MODEL = tfnvp.RealNVPConfig(image_shape=(8, 8, 1), num_scales=2,
+                            hidden_channels=8, num_res_blocks=1)
 
 
 @dataclasses.dataclass

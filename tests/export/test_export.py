@@ -1,4 +1,4 @@
-"""python -m export.export, checked with the loaders TF ships.
+"""python -m tfnvp.export.export, checked with the loaders TF ships.
 
 `saved_model_cli run` uses the session-based loader of TF Serving's C++
 server; `tf.saved_model.load` runs in a fresh process that cannot import
@@ -26,10 +26,10 @@ TIMEOUT = 300
 
 @pytest.fixture(scope="module")
 def cli_export(run, tmp_path_factory):
-  """`python -m export.export` on the run, in a subprocess."""
+  """`python -m tfnvp.export.export` on the run, in a subprocess."""
   output = tmp_path_factory.mktemp("cli") / "models" / "flow" / "3"
   result = subprocess.run(
-      [sys.executable, "-m", "export.export", "--model-dir", run.model_dir,
+      [sys.executable, "-m", "tfnvp.export.export", "--model-dir", run.model_dir,
        "--output", str(output), "--max-samples", "16",
        "--calibration-examples", "0"],
       cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT, check=False)

@@ -15,11 +15,10 @@ LOW = ("bfloat16", "float16")
 
 def _config(kind, image_shape=(4, 4, 1), **kwargs):
   if kind == "glow":
-    return tfnvp.ModelConfig(name="glow", image_shape=image_shape,
-                             num_scales=2, depth=2, hidden_channels=8,
-                             **kwargs)
-  return tfnvp.ModelConfig(image_shape=image_shape, num_scales=2,
-                           hidden_channels=8, num_res_blocks=1, **kwargs)
+    return tfnvp.GlowConfig(image_shape=image_shape, num_levels=2, depth=2,
+                            hidden_channels=8, **kwargs)
+  return tfnvp.RealNVPConfig(image_shape=image_shape, num_scales=2,
+                             hidden_channels=8, num_res_blocks=1, **kwargs)
 
 
 def _pair(kind, network_dtype, image_shape=(4, 4, 1), stddev=0.1):
@@ -112,7 +111,7 @@ def test_global_policy_is_honoured(global_policy):
   global_policy("mixed_bfloat16")
   flow = _config("realnvp").make_flow()
   assert flow.network_dtype == "bfloat16"
-  assert tfnvp.ModelConfig.from_flow(flow).network_dtype == "bfloat16"
+  assert tfnvp.FlowConfig.from_flow(flow).network_dtype == "bfloat16"
   assert flow.layers.dtype_policy.name == "float32"
   assert {m.dtype_policy.name for m in flow.layers.moments} == {"float32"}
   model = tfnvp.FlowModel(flow)
@@ -140,7 +139,7 @@ def test_bad_precisions_are_rejected():
   with pytest.raises(ValueError, match="got 'int8'"):
     tfnvp.Glow((4, 4, 1), 2, 1, 8, network_dtype="int8")
   with pytest.raises(ValueError, match="got 'half-ish'"):
-    tfnvp.ModelConfig(network_dtype="half-ish")
+    tfnvp.RealNVPConfig(image_shape=(4, 4, 1), network_dtype="half-ish")
   flow = tfnvp.RealNVP((4, 4, 1), 2, 8, 1, network_dtype="bfloat16")
   with pytest.raises(ValueError, match="`layers` has coupling networks in "
                      "bfloat16; got network_dtype='float16'"):

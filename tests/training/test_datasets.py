@@ -30,7 +30,9 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.training import mock_tfds
-from tfnvp import ModelConfig
+import dataclasses
+
+import tfnvp
 from tfnvp import presets
 from tfnvp.export import export as export_lib
 from tfnvp.training import config as config_lib
@@ -434,19 +436,22 @@ def test_every_dataset_and_preset_has_a_run():
 
 def _config(dataset, preset_name):
   """A two-step run of `preset_name`'s architecture (narrowed) on `dataset`."""
+  image_shape = data.DATASETS[dataset].image_shape
   if preset_name is None:
-    model, train = dict(name="realnvp", num_scales=2), {}
+    model = tfnvp.RealNVPConfig(image_shape=image_shape, num_scales=2)
+    optimization = tfnvp.OptimizationConfig()
   else:
     preset = presets.get_preset(preset_name)
-    model, train = dict(preset.model), dict(preset.train)
-  model.update(NARROW[model["name"]])
-  train.pop("batch_size", None)
+    model = dataclasses.replace(preset.model, image_shape=image_shape)
+    optimization = preset.optimization
+  model = dataclasses.replace(
+      model, network_dtype="float32",
+      **NARROW[model.class_name.lower()])
   return config_lib.TrainConfig(
-      dataset=dataset,
-      model=ModelConfig(image_shape=data.DATASETS[dataset].image_shape,
-                        **model),
-      batch_size=4, epochs=1, steps_per_epoch=2, checkpoint_every=2,
-      num_eval_examples=NUM_EVAL, preset=preset_name, **train)
+      dataset=dataset, model=model,
+      optimization=dataclasses.replace(optimization, batch_size=4),
+      epochs=1, steps_per_epoch=2, checkpoint_every=2,
+      num_eval_examples=NUM_EVAL, preset=preset_name)
 
 
 @pytest.mark.parametrize(("dataset", "preset_name"), RUNS)
@@ -455,8 +460,11 @@ def test_train_evaluate_export(dataset, preset_name, mock_root, tmp_path):
   config = _config(dataset, preset_name)
   if preset_name is not None:  # the paper's depth of scales (levels)
     preset = presets.get_preset(preset_name)
-    assert config.model.name == preset.model["name"]
-    assert config.model.num_scales == preset.model["num_scales"]
+    assert type(config.model) is type(preset.model)
+    assert config.model.kwargs().get("num_scales") == (
+        preset.model.kwargs().get("num_scales"))
+    assert config.model.kwargs().get("num_levels") == (
+        preset.model.kwargs().get("num_levels"))
   model_dir = str(tmp_path / "run")
   with mock_tfds.mocked(mock_root):
     train_lib.train(config, model_dir, raw_data_dir="", verbose=0)

@@ -15,22 +15,26 @@ import tensorflow as tf
 
 from tfnvp import data
 from tfnvp import FlowModel
-from tfnvp import ModelConfig
+import tfnvp
 from tfnvp.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
-_RUN = TrainConfig(
-    dataset="mnist", batch_size=16, epochs=1, steps_per_epoch=3,
-    checkpoint_every=3, num_train_examples=512, num_eval_examples=64,
-    strategy="multi_worker")
+_OPTIMIZATION = tfnvp.OptimizationConfig(batch_size=16)
+_RUN = dict(
+    dataset="mnist", epochs=1, steps_per_epoch=3, checkpoint_every=3,
+    num_train_examples=512, num_eval_examples=64, strategy="multi_worker")
 # Glow's actnorms initialize from the first (global) batch on every worker;
 # its run keeps a Polyak average of the weights too.
 CONFIGS = {
-    "realnvp": dataclasses.replace(
-        _RUN, model=ModelConfig(hidden_channels=8, num_res_blocks=1)),
-    "glow": dataclasses.replace(
-        _RUN, model=ModelConfig(name="glow", hidden_channels=8, depth=1),
-        ema_decay=0.9),
+    "realnvp": TrainConfig(
+        model=tfnvp.RealNVPConfig(image_shape=(28, 28, 1), hidden_channels=8,
+                                  num_res_blocks=1),
+        optimization=_OPTIMIZATION, **_RUN),
+    "glow": TrainConfig(
+        model=tfnvp.GlowConfig(image_shape=(28, 28, 1), hidden_channels=8,
+                               depth=1),
+        optimization=dataclasses.replace(_OPTIMIZATION, ema_decay=0.9),
+        **_RUN),
 }
 TIMEOUT_SECONDS = 420
 
@@ -56,15 +60,16 @@ def _free_ports(n):
 def _reference_first_loss(config, data_dir):
   """One device, the same initial weights and the same global batch."""
   keras.utils.set_random_seed(config.seed)
-  model = FlowModel(config.model.make_flow(), clip_norm=config.clip_norm,
-                    ema_decay=config.ema_decay)
+  model = FlowModel(config.model.make_flow(),
+                    clip_norm=config.optimization.clip_norm,
+                    ema_decay=config.optimization.ema_decay)
   halves = []
   for worker in range(2):
     context = tf.distribute.InputContext(
         num_input_pipelines=2, input_pipeline_id=worker,
         num_replicas_in_sync=2)
     dataset = data.make_dataset(
-        config.dataset, "train", config.batch_size, training=True,
+        config.dataset, "train", config.optimization.batch_size, training=True,
         data_dir=data_dir, seed=config.seed, input_context=context,
         num_examples=config.num_train_examples)
     # Under a strategy Keras's `fit` first iterates the dataset once to
@@ -73,7 +78,7 @@ def _reference_first_loss(config, data_dir):
     next(iter(dataset))
     halves.append(next(iter(dataset)))
   images = tf.concat(halves, axis=0)
-  assert images.shape[0] == config.batch_size
+  assert images.shape[0] == config.optimization.batch_size
   return float(-tf.reduce_mean(model(images, training=True))), len(
       model.weights)
 
@@ -116,7 +121,7 @@ def test_two_workers_agree_with_each_other_and_with_one_device(
   for a, b in zip(*weights):
     np.testing.assert_array_equal(a, b)
   # The average (Glow's run) took every step, the same on both workers.
-  steps = CONFIGS[model].steps_per_epoch if CONFIGS[model].ema_decay else -1
+  steps = CONFIGS[model].steps_per_epoch if CONFIGS[model].optimization.ema_decay else -1
   assert [int(r["ema_count"]) for r in results] == [steps, steps]
 
   # Float noise is ~1e-7 of the loss; Glow actnorms initialized from each

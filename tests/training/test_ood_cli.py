@@ -16,8 +16,8 @@ from tfnvp.export import serving
 from tfnvp.training import evaluate as evaluate_lib
 from tests.export.conftest import make_run
 
-MODEL = tfnvp.ModelConfig(image_shape=(28, 28, 1), num_scales=2,
-                          hidden_channels=4, num_res_blocks=1)
+MODEL = tfnvp.RealNVPConfig(image_shape=(28, 28, 1), num_scales=2,
+                            hidden_channels=4, num_res_blocks=1)
 
 
 @pytest.fixture(scope="module")

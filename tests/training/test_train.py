@@ -1,5 +1,6 @@
 """The training command line on real MNIST: train, resume, evaluate, fail."""
 
+import argparse
 import csv
 import dataclasses
 import os
@@ -17,9 +18,7 @@ import tensorflow as tf
 
 import tfnvp
 from tfnvp import FlowModel
-from tfnvp import ModelConfig
 from tfnvp import runs
-from tfnvp.config import MODELS
 from tfnvp.export import export as export_lib
 from tests.cli import cli_error
 from tfnvp.training import config as config_lib
@@ -33,8 +32,8 @@ SMALL = ["--dataset", "mnist", "--hidden-channels", "8", "--num-res-blocks",
          "--num-eval-examples", "256", "--verbose", "2"]
 
 
-SMALL_MODEL = ModelConfig(image_shape=(28, 28, 1), num_scales=2,
-                          hidden_channels=4, num_res_blocks=1)
+SMALL_MODEL = tfnvp.RealNVPConfig(image_shape=(28, 28, 1), num_scales=2,
+                                  hidden_channels=4, num_res_blocks=1)
 
 
 def _env():
@@ -71,7 +70,7 @@ def _weights(model_dir):
 def _kill_after_checkpoint(args, model_dir, step, timeout=600):
   """Starts a run and SIGKILLs it once checkpoint `step` is the latest."""
   index = Path(model_dir) / "checkpoints" / "checkpoint"
-  process = subprocess.Popen(_command("training.train", *args), cwd=REPO,
+  process = subprocess.Popen(_command("tfnvp.training.train", *args), cwd=REPO,
                              env=_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + timeout
@@ -89,7 +88,7 @@ def _kill_after_checkpoint(args, model_dir, step, timeout=600):
 def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
   """A killed run resumes and ends with the weights of an uninterrupted one.
 
-  Also: validation bits/dim drops, `training.evaluate` reproduces the last
+  Also: validation bits/dim drops, `tfnvp-evaluate` reproduces the last
   validation number, and the run writes its config, logs and sample grids.
   """
   # A constant rate: 16 steps of a cosine decay barely move a tiny model.
@@ -97,7 +96,7 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
                     "--steps-per-epoch", "8", "--checkpoint-every", "4",
                     "--lr-schedule", "constant"]
   whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
-  _run("training.train", *common, "--model-dir", whole)
+  _run("tfnvp.training.train", *common, "--model-dir", whole)
 
   history = _history(whole)
   assert [row["epoch"] for row in history] == ["0", "1"]
@@ -114,7 +113,7 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
   _kill_after_checkpoint(common + ["--model-dir", killed], killed, step=4)
   resumed_from = runs.checkpoint_paths(killed)[0]
   assert resumed_from.endswith(("ckpt-4", "ckpt-8")), resumed_from
-  out = _run("training.train", *common, "--model-dir", killed)
+  out = _run("tfnvp.training.train", *common, "--model-dir", killed)
   assert f"Resuming from {resumed_from}" in out
 
   final = runs.checkpoint_paths(whole)[0]
@@ -126,7 +125,7 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
     np.testing.assert_allclose(resumed, value, rtol=1e-5, atol=1e-6,
                                err_msg=name)
 
-  out = _run("training.evaluate", "--model-dir", whole, "--data-dir",
+  out = _run("tfnvp.training.evaluate", "--model-dir", whole, "--data-dir",
              data_dir, "--num-examples", "256")
   line = [l for l in out.splitlines() if l.startswith("test bits/dim: ")]
   assert len(line) == 1, out
@@ -136,8 +135,8 @@ def test_train_resume_after_kill_and_evaluate(data_dir, tmp_path):
 def test_a_resumed_stream_under_a_strategy_starts_at_the_next_global_step(
     mirrored_strategy):
   """`skip_steps` counts global steps: one per-replica batch per replica."""
-  config = ModelConfig(image_shape=(8, 8, 1), hidden_channels=4,
-                       num_res_blocks=1)
+  config = tfnvp.RealNVPConfig(image_shape=(8, 8, 1), hidden_channels=4,
+                               num_res_blocks=1)
   batches = tf.random.stateless_uniform([6, 4, 8, 8, 1], [3, 4], 0.0, 256.0)
   with mirrored_strategy.scope():
     model = FlowModel(config.make_flow())
@@ -189,45 +188,56 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
 
 @pytest.mark.parametrize("flags, message", [
     (["--dataset", "mnist_typo"], r"Unknown dataset name='mnist_typo'"),
-    (["--num-scales", "4"], r"`num_scales`=4 is too deep.*\(28, 28, 1\)"),
-    (["--batch-size", "0"], r"--batch-size: must be an int >= 1; got '0'"),
+    (["--num-scales", "4"], r"--num-scales=4 is too deep.*\(28, 28, 1\)"),
+    (["--batch-size", "0"], r"--batch-size must be an int >= 1; got 0"),
     (["--raw-data-dir", "/nonexistent/raw"], r"/nonexistent/raw.*does not exist"),
     (["--jit-compile", "--strategy", "mirrored"],
-     r"`jit_compile` \(XLA\) is for strategy 'default'; got strategy='mirrored'"),
+     r"--jit-compile \(XLA\) is for strategy 'default'; got strategy='mirrored'"),
     (["--model", "glow", "--num-scales", "3"],
-     r"`num_levels`=3 is too deep for `image_shape`=\(28, 28, 1\)"),
-    (["--model", "glow", "--depth", "0"], r"--depth: must be an int >= 1; got '0'"),
-    (["--steps-per-epoch", "0"], r"--steps-per-epoch: must be an int >= 1; got '0'"),
-    (["--steps-per-epoch", "-3"], r"--steps-per-epoch: .*got '-3'"),
-    (["--epochs", "1.5"], r"--epochs: must be an int >= 1; got '1.5'"),
-    (["--learning-rate", "inf"], r"--learning-rate: must be a finite number > 0; got 'inf'"),
-    (["--learning-rate", "nan"], r"--learning-rate: .*got 'nan'"),
-    (["--learning-rate", "0"], r"--learning-rate: .*got '0'"),
-    (["--learning-rate=-1e-3"], r"--learning-rate: .*got '-1e-3'"),
-    (["--sample-temperature", "0"], r"--sample-temperature: .*> 0; got '0'"),
-    (["--sample-temperature", "inf"], r"--sample-temperature: .*got 'inf'"),
-    (["--l2", "nan"], r"--l2: must be a finite number >= 0; got 'nan'"),
-    (["--clip-norm", "-1"], r"--clip-norm: .*got '-1'"),
-    (["--warmup-steps", "-5"], r"--warmup-steps: must be an int >= 0; got '-5'"),
+     r"--num-levels=3 is too deep for `image_shape`=\(28, 28, 1\)"),
+    (["--model", "glow", "--num-levels", "3"],
+     r"--num-levels=3 is too deep for `image_shape`=\(28, 28, 1\)"),
+    (["--model", "glow", "--depth", "0"], r"--depth must be an int >= 1; got 0"),
+    (["--model", "glow", "--num-res-blocks", "2"],
+     r"--num-res-blocks is a field of RealNVP, not of Glow \(--model\)"),
+    (["--preset", "glow-cifar10", "--model", "realnvp"],
+     r"--model='realnvp' differs from the model of the preset "
+     r"'glow-cifar10', 'glow'"),
+    (["--conv1x1", "plain", "--lu-decomposed", "--model", "glow"],
+     r"--conv1x1 plain contradicts --lu-decomposed True"),
+    (["--conv1x1", "diagonal", "--model", "glow"],
+     r"--conv1x1 must be one of \('lu', 'plain'\); got 'diagonal'"),
+    (["--steps-per-epoch", "0"], r"--steps-per-epoch must be an int >= 1 or None; got 0"),
+    (["--steps-per-epoch", "-3"], r"--steps-per-epoch .*got -3"),
+    (["--epochs", "1.5"], r"--epochs: must be an int; got '1.5'"),
+    (["--learning-rate", "inf"], r"--learning-rate must be a finite number > 0; got inf"),
+    (["--learning-rate", "nan"], r"--learning-rate .*got nan"),
+    (["--learning-rate", "0"], r"--learning-rate .*got 0.0"),
+    (["--learning-rate=-1e-3"], r"--learning-rate .*got -0.001"),
+    (["--sample-temperature", "0"], r"--sample-temperature .*> 0; got 0.0"),
+    (["--sample-temperature", "inf"], r"--sample-temperature .*got inf"),
+    (["--l2", "nan"], r"--l2 must be a finite number >= 0; got nan"),
+    (["--clip-norm", "-1"], r"--clip-norm .*got -1.0"),
+    (["--warmup-steps", "-5"], r"--warmup-steps must be an int >= 0; got -5"),
     (["--lr-schedule", "linear"], r"--lr-schedule: invalid choice: 'linear'"),
     (["--lr-final-fraction", "0"],
-     r"--lr-final-fraction: must be a finite number > 0; got '0'"),
+     r"--lr-final-fraction must be a finite number in \(0, 1\]; got 0.0"),
     (["--lr-final-fraction", "1.5"],
-     r"`lr_final_fraction` \(--lr-final-fraction\) must be a finite number "
-     r"in \(0, 1\]; got 1.5"),
+     r"--lr-final-fraction must be a finite number in \(0, 1\]; got 1.5"),
     (["--ema-decay", "1"],
-     r"`ema_decay` \(--ema-decay\) must be a finite number in \[0, 1\) or "
-     r"None; got 1.0"),
+     r"--ema-decay must be a finite number in \[0, 1\) or None; got 1.0"),
     (["--ema-decay", "-0.5"],
-     r"--ema-decay: must be a finite number >= 0; got '-0.5'"),
+     r"--ema-decay must be a finite number in \[0, 1\) or None; got -0.5"),
     (["--ema-decay", "x"], r"--ema-decay: .*got 'x'"),
-    (["--checkpoint-every", "0"], r"--checkpoint-every: .*got '0'"),
+    (["--checkpoint-every", "0"], r"--checkpoint-every .*got 0"),
     (["--mixed-precision", "half"],
-     r"--mixed-precision: invalid choice: 'half'"),
-    (["--num-train-examples", "0"], r"--num-train-examples: .*got '0'"),
+     r"--mixed-precision must be one of \('off', 'bfloat16', 'float16'\); "
+     r"got 'half'"),
+    (["--network-dtype", "half"], r"--network-dtype: invalid choice: 'half'"),
+    (["--num-train-examples", "0"], r"--num-train-examples .*got 0"),
     (["--preset", "realnvp-mnist"], r"--preset: invalid choice: 'realnvp-mnist'"),
     (["--preset", "realnvp-celeba", "--num-scales", "7"],
-     r"`num_scales`=7 is too deep for `image_shape`=\(64, 64, 3\)"),
+     r"--num-scales=7 is too deep for `image_shape`=\(64, 64, 3\)"),
 ])
 def test_bad_flags_exit_with_one_line_naming_the_value_and_write_nothing(
     flags, message, tmp_path, capsys):
@@ -243,35 +253,79 @@ def test_bad_flags_exit_with_one_line_naming_the_value_and_write_nothing(
   assert not model_dir.exists() and not (tmp_path / "tfds").exists()
 
 
+def _config(*flags):
+  return train_lib.config_from_args(train_lib.build_parser().parse_args(
+      ["--model-dir", "x", *flags]))
+
+
 def test_a_preset_sets_the_run_and_flags_beside_it_override_it():
-  args = train_lib.build_parser().parse_args(
-      ["--preset", "glow-cifar10", "--model-dir", "x", "--depth", "2",
-       "--hidden-channels", "8", "--learning-rate", "3e-4"])
-  config = train_lib.config_from_args(args)
+  config = _config("--preset", "glow-cifar10", "--depth", "2",
+                   "--hidden-channels", "8", "--learning-rate", "3e-4")
   preset = tfnvp.presets.get_preset("glow-cifar10")
   assert config.preset == "glow-cifar10" and config.dataset == "cifar10"
-  assert config.model.name == "glow"
-  assert config.model.image_shape == (32, 32, 3)
-  assert config.model.num_scales == preset.model["num_scales"]
-  assert (config.model.depth, config.model.hidden_channels) == (2, 8)
-  assert config.model.lu_decomposed == preset.model["lu_decomposed"]
-  assert config.learning_rate == 3e-4
-  for field in ("batch_size", "optimizer", "warmup_steps", "lr_schedule",
-                "ema_decay", "l2"):
-    assert getattr(config, field) == preset.train[field], field
-  assert config.clip_norm == preset.train.get("clip_norm", None)
-  plain = train_lib.config_from_args(train_lib.build_parser().parse_args(
-      ["--model-dir", "x", "--model", "glow", "--conv1x1", "plain"]))
+  assert isinstance(config.model, tfnvp.GlowConfig)
+  assert config.model == dataclasses.replace(preset.model, depth=2,
+                                             hidden_channels=8)
+  assert config.optimization == dataclasses.replace(preset.optimization,
+                                                    learning_rate=3e-4)
+  plain = _config("--model", "glow", "--no-lu-decomposed")
   assert plain.model.lu_decomposed is False and plain.preset is None
   for field, value in config_lib.RECIPES["glow"].items():
-    assert getattr(plain, field) == value, field
+    record = (plain.model if hasattr(plain.model, field) else
+              plain.optimization if hasattr(plain.optimization, field)
+              else plain)
+    assert getattr(record, field) == value, field
+
+
+def test_0_3_spellings_still_work_and_warn(capsys):
+  old = _config("--model", "glow", "--conv1x1", "plain", "--prior",
+                "standard", "--num-scales", "1", "--mixed-precision",
+                "bfloat16")
+  new = _config("--model", "glow", "--no-lu-decomposed", "--no-learn-prior",
+                "--num-levels", "1", "--network-dtype", "bfloat16")
+  assert old == new
+  assert (new.model.lu_decomposed, new.model.learn_prior,
+          new.model.num_levels, new.model.network_dtype) == (
+              False, False, 1, "bfloat16")
+  err = capsys.readouterr().err.splitlines()
+  assert err == [
+      "warning: --conv1x1 is deprecated; use "
+      "--lu-decomposed/--no-lu-decomposed.",
+      "warning: --prior is deprecated; use --learn-prior/--no-learn-prior.",
+      "warning: --mixed-precision is deprecated; use --network-dtype.",
+      "warning: --num-scales is deprecated; use --num-levels for Glow."], err
+  # For Real NVP, --num-scales is its own field.
+  assert _config("--num-scales", "1").model.num_scales == 1
+  assert capsys.readouterr().err == ""
+  assert _config("--mixed-precision", "off").model.network_dtype == "float32"
+
+
+def test_the_flags_are_the_records_fields():
+  """One flag per field of the records, named as the field; nothing else
+  but the command's own."""
+  parser = train_lib.build_parser()
+  dests = {a.dest for a in parser._actions  # pylint: disable=protected-access
+           if a.option_strings and a.help != argparse.SUPPRESS}
+  fields = set()
+  for record in (tfnvp.RealNVPConfig, tfnvp.GlowConfig,
+                 tfnvp.OptimizationConfig, config_lib.TrainConfig):
+    fields |= {f.name for f in dataclasses.fields(record)
+               if f.metadata["flag"]}
+  assert dests == fields | {"help", "model_dir", "preset", "model",
+                            "raw_data_dir", "data_dir", "verbose"}
+  for action in parser._actions:  # pylint: disable=protected-access
+    if action.dest in fields:
+      assert action.option_strings[0] == "--" + action.dest.replace(
+          "_", "-")
 
 
 def test_every_model_has_a_recipe_of_valid_overridable_fields():
-  assert set(config_lib.RECIPES) == set(MODELS)
+  assert set(config_lib.RECIPES) == set(tfnvp.FlowConfig.models())
   for name, recipe in config_lib.RECIPES.items():
-    assert set(recipe) <= set(train_lib._TRAIN_FLAGS), name  # pylint: disable=protected-access
-    config_lib.TrainConfig(model=ModelConfig(name=name), **recipe)
+    for field in recipe:
+      assert config_lib.field_owner(field), field
+    config = config_lib.from_values(recipe, (28, 28, 1), model=name)
+    assert isinstance(config.model, tfnvp.FlowConfig.get(name))
 
 
 def test_the_recipe_fills_in_what_neither_flags_nor_the_preset_set(
@@ -280,34 +334,25 @@ def test_the_recipe_fills_in_what_neither_flags_nor_the_preset_set(
                 lr_schedule="cosine", lr_final_fraction=0.5, ema_decay=0.9,
                 clip_norm=3.0)
   monkeypatch.setitem(config_lib.RECIPES, "glow", recipe)
-
-  def config(*flags):
-    return train_lib.config_from_args(train_lib.build_parser().parse_args(
-        ["--model-dir", "x", *flags]))
-
-  glow = config("--model", "glow")
+  glow = _config("--model", "glow")
   for field, value in recipe.items():
-    assert getattr(glow, field) == value, field
-  realnvp = config()
-  for field, value in config_lib.RECIPES["realnvp"].items():
-    assert getattr(realnvp, field) == value, field
-  flags = config("--model", "glow", "--lr-schedule", "exponential",
-                 "--ema-decay", "0", "--warmup-steps", "0", "--clip-norm",
-                 "0")
-  assert (flags.lr_schedule, flags.ema_decay, flags.warmup_steps,
-          flags.clip_norm, flags.learning_rate) == (
-              "exponential", None, 0, None, 7e-4)
-  preset = config("--preset", "glow-cifar10")
-  train = tfnvp.presets.get_preset("glow-cifar10").train
-  assert "lr_final_fraction" not in train       # the table's, then
-  for field, value in recipe.items():
-    want = train.get(field, value)
-    assert field not in train or want != value, field
-    assert getattr(preset, field) == want, field
+    assert getattr(glow.optimization, field) == value, field
+  realnvp = _config()
+  assert realnvp.bn_recalibration_batches == 50
+  assert (realnvp.model.hidden_channels, realnvp.model.num_res_blocks) == (
+      32, 2)
+  flags = _config("--model", "glow", "--lr-schedule", "exponential",
+                  "--ema-decay", "0", "--warmup-steps", "0", "--clip-norm",
+                  "none")
+  o = flags.optimization
+  assert (o.lr_schedule, o.ema_decay, o.warmup_steps, o.clip_norm,
+          o.learning_rate) == ("exponential", None, 0, None, 7e-4)
+  preset = _config("--preset", "glow-cifar10")
+  assert preset.optimization == tfnvp.presets.get_preset(
+      "glow-cifar10").optimization
   # `--help` shows each model's value.
   text = " ".join(train_lib.build_parser().format_help().split())
-  assert "(default: None for --model realnvp, 0.9 for --model glow, or the " \
-      "preset's)" in text, text
+  assert "(default: 0.9 for glow, None for realnvp)" in text, text
 
 
 def test_a_run_with_polyak_averaging_checkpoints_and_uses_the_averages(
@@ -344,7 +389,7 @@ def test_a_run_with_polyak_averaging_checkpoints_and_uses_the_averages(
 
   def plain_bits_per_dim(source):
     """Bits/dim of a model without an average, on `source`'s flow weights."""
-    model = FlowModel(ModelConfig.from_dict(run.config["model"]).make_flow())
+    model = FlowModel(tfnvp.FlowConfig.from_dict(run.config["model"]).make_flow())
     for a, b in zip(source.flow_layers.weights, model.flow_layers.weights,
                     strict=True):
       b.assign(a)
@@ -508,7 +553,7 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
   model_dir = str(tmp_path / "glow")
   # The recipe is given in full: Glow's defaults (config.RECIPES) are tuned
   # for long runs.
-  _run("training.train", "--model", "glow", "--dataset", "mnist",
+  _run("tfnvp.training.train", "--model", "glow", "--dataset", "mnist",
        "--hidden-channels", "16", "--depth", "2", "--batch-size", "16",
        "--num-train-examples", "512", "--num-eval-examples", "256",
        "--epochs", "2", "--steps-per-epoch", "12", "--checkpoint-every", "12",
@@ -526,10 +571,10 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
   flags = [v for v in model.flow_layers.weights
            if v.path.endswith("initialized")]
   assert flags and all(float(v) == 1.0 for v in flags)
-  out = _run("training.evaluate", "--model-dir", model_dir, "--data-dir",
+  out = _run("tfnvp.training.evaluate", "--model-dir", model_dir, "--data-dir",
              data_dir, "--num-examples", "256")
   assert abs(float(out.split("test bits/dim:")[1]) - last) < 1e-3
-  out = _run("export.export", "--model-dir", model_dir, "--output",
+  out = _run("tfnvp.export.export", "--model-dir", model_dir, "--output",
              str(tmp_path / "models" / "glow" / "1"))
   loaded = tf.saved_model.load(str(tmp_path / "models" / "glow" / "1"))
   images = tf.random.stateless_uniform([3, 28, 28, 1], [1, 2], 0.0, 256.0)

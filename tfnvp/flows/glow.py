@@ -1,21 +1,27 @@
 """Glow's multi-level flow as a `tfd.TransformedDistribution`."""
 
+import dataclasses
 import functools
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfnvp import bijectors
 from tfnvp import networks
+from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_image_shape
 from tfnvp.flows.image_flow import check_layers
+from tfnvp.internal.checks import check_choice
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.precision import network_policy
+from tfnvp.config import config_field
+from tfnvp.networks.glow import COUPLINGS
 from tfnvp.internal.precision import resolve_network_dtype
 
-__all__ = ["Glow", "GlowLayers", "glow_level_shapes"]
+__all__ = ["Glow", "GlowConfig", "GlowLayers", "glow_level_shapes"]
 
 
 def glow_level_shapes(image_shape, num_levels):
@@ -267,10 +273,13 @@ class Glow(ImageFlow):
                seed=None, training=False, layers=None, dtype=tf.float32,
                network_dtype=None, validate_args=False, name="Glow"):
     parameters = dict(locals())
-    image_shape = check_image_shape(image_shape)
-    dtype = tf.as_dtype(dtype)
-    if dtype not in (tf.float32, tf.float64):
-      raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+    config = GlowConfig(
+        image_shape=image_shape, num_levels=num_levels, depth=depth,
+        hidden_channels=hidden_channels, coupling=coupling,
+        lu_decomposed=lu_decomposed, learn_prior=learn_prior, seed=seed,
+        dtype=dtype, network_dtype=network_dtype)
+    image_shape = config.image_shape
+    dtype = tf.as_dtype(config.dtype)
     expected = dict(image_shape=image_shape, num_levels=num_levels,
                     depth=depth, hidden_channels=hidden_channels,
                     coupling=coupling, lu_decomposed=bool(lu_decomposed),
@@ -299,3 +308,58 @@ class Glow(ImageFlow):
     # layer, which TFP's batch-shape and CompositeTensor machinery cannot
     # handle (see `ImageFlow`).
     return dict()
+
+
+def _check_bool(name, value):
+  """`value` as a `bool`; `bool`s and the ints 0 and 1 are accepted."""
+  if isinstance(value, (bool, np.bool_)) or (
+      isinstance(value, int) and value in (0, 1)):
+    return bool(value)
+  raise ValueError(f"`{name}` must be a bool; got {value!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class GlowConfig(FlowConfig):
+  """The configuration of a `tfnvp.Glow`: its constructor's keywords.
+
+  See `tfnvp.flows.FlowConfig`; `tfnvp.Glow` validates its arguments
+  through this record.
+
+  #### Examples
+
+  ```python
+  config = tfnvp.GlowConfig(image_shape=(32, 32, 3), num_levels=3, depth=32,
+                            hidden_channels=512)
+  flow = config.make_flow()
+  ```
+  """
+
+  flow_class = Glow
+  v03_renamed = {"num_scales": "num_levels"}
+
+  num_levels: int = config_field(
+      2, doc="levels; H and W divisible by 2 ** num_levels")
+  depth: int = config_field(
+      8, doc="steps (actnorm, 1x1 convolution, coupling) per level")
+  hidden_channels: int = config_field(
+      128, doc="width of the coupling networks")
+  coupling: str = config_field(
+      "affine", doc="coupling type", choices=COUPLINGS)
+  lu_decomposed: bool = config_field(
+      True, doc="LU-parameterized (else plain) invertible 1x1 convolutions")
+  learn_prior: bool = config_field(
+      True, doc="a learned prior of the half factored out at each split "
+      "(else a standard normal)")
+  seed: int | None = config_field(
+      None, doc="seed of the 1x1 convolutions' initial rotations", flag=False)
+
+  def __post_init__(self):
+    super().__post_init__()
+    glow_level_shapes(self.image_shape, self.num_levels)
+    check_int("depth", self.depth, 1)
+    check_int("hidden_channels", self.hidden_channels, 1)
+    check_choice("coupling", self.coupling, COUPLINGS)
+    self._set("lu_decomposed", _check_bool("lu_decomposed",
+                                           self.lu_decomposed))
+    self._set("learn_prior", _check_bool("learn_prior", self.learn_prior))
+    check_int("seed", self.seed, 0, optional=True)

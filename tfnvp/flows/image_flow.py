@@ -7,7 +7,8 @@ from tensorflow_probability import distributions as tfd
 from tfnvp.internal.checks import check_sample_shape
 from tfnvp.internal.precision import resolve_network_dtype
 
-__all__ = ["ImageFlow", "check_image_shape", "check_layers"]
+__all__ = ["ImageFlow", "check_flow_dtype", "check_image_shape",
+           "check_layers"]
 
 
 def check_image_shape(image_shape):
@@ -21,6 +22,17 @@ def check_image_shape(image_shape):
     raise ValueError("`image_shape` must be three positive ints (H, W, C); "
                      f"got {image_shape!r}.")
   return shape
+
+
+def check_flow_dtype(dtype):
+  """The name of a flow's dtype, `"float32"` or `"float64"`, or `ValueError`."""
+  try:
+    name = tf.as_dtype(dtype).name
+  except TypeError:
+    name = None
+  if name not in ("float32", "float64"):
+    raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+  return name
 
 
 def check_layers(layers, expected, network_dtype, dtype):

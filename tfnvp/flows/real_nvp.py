@@ -9,14 +9,18 @@ from tensorflow_probability import bijectors as tfb
 
 from tfnvp import bijectors
 from tfnvp import networks
+from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_image_shape
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.checks import check_number
 from tfnvp.internal.precision import network_policy
+from tfnvp.config import config_field
 from tfnvp.internal.precision import resolve_network_dtype
 
-__all__ = ["CouplingSpec", "RealNVP", "RealNVPLayers", "coupling_plan"]
+__all__ = ["CouplingSpec", "RealNVP", "RealNVPConfig", "RealNVPLayers",
+           "coupling_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,13 +289,15 @@ class RealNVP(ImageFlow):
                dtype=tf.float32, network_dtype=None, validate_args=False,
                name="RealNVP"):
     parameters = dict(locals())
-    image_shape = check_image_shape(image_shape)
+    config = RealNVPConfig(
+        image_shape=image_shape, num_scales=num_scales,
+        hidden_channels=hidden_channels, num_res_blocks=num_res_blocks,
+        logit_alpha=logit_alpha, batch_norm_momentum=batch_norm_momentum,
+        batch_norm_epsilon=batch_norm_epsilon, dtype=dtype,
+        network_dtype=network_dtype)
+    image_shape = config.image_shape
     plan = coupling_plan(image_shape, num_scales)
-    check_int("hidden_channels", hidden_channels, 1)
-    check_int("num_res_blocks", num_res_blocks, 0)
-    dtype = tf.as_dtype(dtype)
-    if dtype not in (tf.float32, tf.float64):
-      raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+    dtype = tf.as_dtype(config.dtype)
     if layers is None:
       layers = RealNVPLayers(image_shape, num_scales, hidden_channels,
                              num_res_blocks, batch_norm_momentum,
@@ -333,3 +339,50 @@ class RealNVP(ImageFlow):
       return None
     a = self._logit_alpha
     return (-256.0 * a / (1 - 2 * a), 256.0 * (1 - a) / (1 - 2 * a))
+
+
+@dataclasses.dataclass(frozen=True)
+class RealNVPConfig(FlowConfig):
+  """The configuration of a `tfnvp.RealNVP`: its constructor's keywords.
+
+  See `tfnvp.flows.FlowConfig`; `tfnvp.RealNVP` validates its arguments
+  through this record.
+
+  #### Examples
+
+  ```python
+  config = tfnvp.RealNVPConfig(image_shape=(28, 28, 1), hidden_channels=32,
+                               num_res_blocks=2)
+  flow = config.make_flow()
+  tfnvp.flows.FlowConfig.from_flow(flow) == dataclasses.replace(
+      config, network_dtype="float32")        # True (no mixed policy)
+  ```
+  """
+
+  flow_class = RealNVP
+
+  num_scales: int = config_field(
+      2, doc="scales; H and W divisible by 2 ** (num_scales - 1)")
+  hidden_channels: int = config_field(
+      64, doc="width of the coupling networks")
+  num_res_blocks: int = config_field(
+      8, doc="residual blocks per coupling network")
+  logit_alpha: float | None = config_field(
+      0.05, doc="alpha of the logit preprocessing, in (0, 0.5), or none "
+      "for a flow over real-valued tensors")
+  batch_norm_momentum: float = config_field(
+      0.95, doc="momentum of the moving batch statistics, in [0, 1)")
+  batch_norm_epsilon: float = config_field(
+      1e-4, doc="epsilon of the batch-norm bijectors, > 0")
+
+  def __post_init__(self):
+    super().__post_init__()
+    coupling_plan(self.image_shape, self.num_scales)
+    check_int("hidden_channels", self.hidden_channels, 1)
+    check_int("num_res_blocks", self.num_res_blocks, 0)
+    check_number("logit_alpha", self.logit_alpha, 0, 0.5, low_open=True,
+                 high_open=True, optional=True)
+    check_number("batch_norm_momentum", self.batch_norm_momentum, 0, 1,
+                 high_open=True)
+    check_number("batch_norm_epsilon", self.batch_norm_epsilon, 0,
+                 low_open=True)

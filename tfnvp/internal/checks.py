@@ -1,15 +1,70 @@
 """Argument checks with messages that name the argument and the value."""
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["check_int", "check_sample_shape"]
+__all__ = ["check_choice", "check_int", "check_number", "check_sample_shape",
+           "is_number"]
 
 
-def check_int(name, value, minimum):
-  """Raises `ValueError` unless `value` is an `int` (not `bool`) >= `minimum`."""
-  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-    raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+def is_number(value):
+  """Whether `value` is a finite real Python or NumPy number (not a bool)."""
+  return (isinstance(value, (int, float, np.integer, np.floating)) and
+          not isinstance(value, (bool, np.bool_)) and math.isfinite(value))
+
+
+def check_int(name, value, minimum, optional=False):
+  """Raises `ValueError` unless `value` is an `int` (not `bool`) >= `minimum`
+  (or `None`, if `optional`)."""
+  if optional and value is None:
+    return
+  if not isinstance(value, (int, np.integer)) or isinstance(
+      value, (bool, np.bool_)) or value < minimum:
+    raise ValueError(f"`{name}` must be an int >= {minimum}"
+                     f"{' or None' if optional else ''}; got {value!r}.")
+
+
+def check_number(name, value, low=None, high=None, *, low_open=False,
+                 high_open=False, optional=False):
+  """Raises `ValueError` unless `value` is a finite number in the interval.
+
+  Args:
+    name: the argument's name, for the message.
+    value: the value to check.
+    low: the lower bound, or `None` for none.
+    high: the upper bound, or `None` for none.
+    low_open: whether `low` itself is excluded.
+    high_open: whether `high` itself is excluded.
+    optional: whether `None` is allowed.
+  """
+  if optional and value is None:
+    return
+  ok = is_number(value)
+  if ok and low is not None:
+    ok = value > low if low_open else value >= low
+  if ok and high is not None:
+    ok = value < high if high_open else value <= high
+  if not ok:
+    if low is not None and high is not None:
+      bound = (f" in {'(' if low_open else '['}{low}, {high}"
+               f"{')' if high_open else ']'}")
+    elif low is not None:
+      bound = f" {'>' if low_open else '>='} {low}"
+    elif high is not None:
+      bound = f" {'<' if high_open else '<='} {high}"
+    else:
+      bound = ""
+    raise ValueError(f"`{name}` must be a finite number{bound}"
+                     f"{' or None' if optional else ''}; got {value!r}.")
+
+
+def check_choice(name, value, choices):
+  """Raises `ValueError` unless `value` is one of `choices`."""
+  if not isinstance(value, str) or value not in choices:
+    raise ValueError(f"`{name}` must be one of {tuple(choices)}; got "
+                     f"{value!r}.")
 
 
 def check_sample_shape(sample_shape, name="sample_shape"):

@@ -2,19 +2,21 @@
 
 Every command-line error of `tfnvp-train`, `tfnvp-evaluate` and
 `tfnvp-export` is one line, `<prog>: error: <message>`, naming the flag or
-file and the value, with exit status 2 and no traceback.
+file and the value, with exit status 2 and no traceback. The library names
+arguments in backticks (`` `batch_size` ``); `errors_exit` reports them as
+the command's flags (`--batch-size`).
 """
 
 import argparse
 import contextlib
 import math
+import re
 import sys
-
-import tensorflow as tf
 
 __all__ = [
     "ArgumentParser",
     "errors_exit",
+    "flag_names",
     "fraction",
     "nonnegative_float",
     "nonnegative_int",
@@ -32,6 +34,19 @@ class ArgumentParser(argparse.ArgumentParser):
     sys.exit(2)
 
 
+def flag_names(parser, message):
+  """`message` with each backticked argument that is one of `parser`'s flag
+  destinations (`` `batch_size` ``) written as its flag (`--batch-size`)."""
+  flags = {action.dest: action.option_strings[0]
+           for action in parser._actions  # pylint: disable=protected-access
+           if action.option_strings}
+
+  def flag(match):
+    return flags.get(match.group(1), match.group(0))
+
+  return re.sub(r"`([A-Za-z_][A-Za-z0-9_]*)`", flag, message)
+
+
 @contextlib.contextmanager
 def errors_exit(parser):
   """Turns a user's error inside the block into `parser.error` (one line).
@@ -39,14 +54,17 @@ def errors_exit(parser):
   Caught: `ValueError` and `TypeError` (bad values, corrupted files),
   `OSError` (missing or unreadable files and folders) and TensorFlow's
   `InvalidArgumentError`/`NotFoundError`/`DataLossError` raised while
-  reading inputs.
+  reading inputs. Arguments the message names are given as flags
+  (`flag_names`).
   """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
   try:
     yield
   except (ValueError, TypeError, OSError, tf.errors.InvalidArgumentError,
           tf.errors.NotFoundError, tf.errors.DataLossError) as err:
     message = getattr(err, "message", None) or str(err)
-    parser.error(message.strip() or type(err).__name__)
+    parser.error(flag_names(parser, message.strip()) or type(err).__name__)
 
 
 def _number(text, cast, check, description):

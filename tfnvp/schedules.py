@@ -5,9 +5,14 @@ import math
 import keras
 import tensorflow as tf
 
-from .config import LR_SCHEDULES
+from tfnvp.internal.checks import check_choice
+from tfnvp.internal.checks import check_int
+from tfnvp.internal.checks import check_number
 
-__all__ = ["WarmupDecaySchedule"]
+__all__ = ["LR_SCHEDULES", "WarmupDecaySchedule"]
+
+# The decays after the warm-up.
+LR_SCHEDULES = ("constant", "cosine", "exponential")
 
 
 @keras.saving.register_keras_serializable(package="tfnvp")
@@ -56,28 +61,16 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
 
   def __init__(self, learning_rate, warmup_steps=0, total_steps=None,
                decay="constant", final_fraction=0.01):
-    if isinstance(learning_rate, bool) or not isinstance(
-        learning_rate, (int, float)) or not (
-            math.isfinite(learning_rate) and learning_rate > 0):
-      raise ValueError("`learning_rate` must be a finite number > 0; got "
-                       f"{learning_rate!r}.")
-    if isinstance(warmup_steps, bool) or not isinstance(
-        warmup_steps, int) or warmup_steps < 0:
-      raise ValueError(
-          f"`warmup_steps` must be an int >= 0; got {warmup_steps!r}.")
-    if decay not in LR_SCHEDULES:
-      raise ValueError(
-          f"`decay` must be one of {LR_SCHEDULES}; got {decay!r}.")
-    if isinstance(final_fraction, bool) or not isinstance(
-        final_fraction, (int, float)) or not 0 < final_fraction <= 1:
-      raise ValueError(
-          f"`final_fraction` must be in (0, 1]; got {final_fraction!r}.")
-    if (total_steps is not None or decay != "constant") and (
-        isinstance(total_steps, bool) or not isinstance(total_steps, int)
-        or total_steps < 1):
-      raise ValueError(
-          f"`total_steps` must be an int >= 1 for the {decay!r} decay; got "
-          f"{total_steps!r}.")
+    check_number("learning_rate", learning_rate, 0, low_open=True)
+    check_int("warmup_steps", warmup_steps, 0)
+    check_choice("decay", decay, LR_SCHEDULES)
+    check_number("final_fraction", final_fraction, 0, 1, low_open=True)
+    if total_steps is not None or decay != "constant":
+      try:
+        check_int("total_steps", total_steps, 1)
+      except ValueError:
+        raise ValueError(f"`total_steps` must be an int >= 1 for the "
+                         f"{decay!r} decay; got {total_steps!r}.") from None
     self.learning_rate = float(learning_rate)
     self.warmup_steps = warmup_steps
     self.total_steps = total_steps
