@@ -14,4 +14,3 @@ if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || \
     -e ".[train,serving,test,bench]"
   touch "$stamp"
 fi
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

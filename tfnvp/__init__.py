@@ -16,14 +16,19 @@ The apps install with the library: `tfnvp.training` (`tfnvp-train`,
 `tfnvp-evaluate`) and `tfnvp.export` (`tfnvp-export`, the serving clients).
 """
 
-import keras as _keras
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from tfnvp.internal.startup import quiet_start as _quiet_start
+
+with _quiet_start():
+  import keras as _keras
+  import tensorflow as _tf
+  _tf.config.list_physical_devices()
 
 if _keras.backend.backend() != "tensorflow":
   raise ImportError(
       "tfnvp needs the TensorFlow backend of Keras 3; KERAS_BACKEND is "
       f"{_keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow.")
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
 from tfnvp import averaging
 from tfnvp import bijectors
 from tfnvp import flows
