@@ -14,11 +14,20 @@ batch is an error), `images` of `interpolate` is `[n, num_steps, H, W, C]`,
 `log_prob`, `bits_per_dim` and the scores of `score` are `[n]`, `num_samples`,
 `temperature` and `num_steps` are scalars and `seed` is `[2]`. The model's own
 `H, W, C` are checked by the server.
+
+#### Examples
+
+```python
+from tfnvp.export import contract
+contract.signature("sample").inputs      # {"num_samples": "int32", ...}
+contract.format_shape(contract.SIGNATURES["encode"].input_shapes["images"])
+# "[n, H, W, C]"
+```
 """
 
 import dataclasses
 
-__all__ = ["SIGNATURES", "Signature"]
+__all__ = ["SIGNATURES", "Signature", "format_shape", "signature"]
 
 _IMAGES = ("n", "H", "W", "C")
 
@@ -104,3 +113,27 @@ SIGNATURES = {
             "bits_per_dim", "complexity_bits_per_dim", "ood_score",
             "typicality", "is_outlier")}),
 }
+
+
+def signature(name):
+  """The `Signature` called `name`.
+
+  Args:
+    name: a key of `SIGNATURES`.
+
+  Returns:
+    `SIGNATURES[name]`.
+
+  Raises:
+    ValueError: for another name; the message names `signature_name`, the
+      argument of the clients' `predict`.
+  """
+  if name not in SIGNATURES:
+    raise ValueError(f"`signature_name` must be one of {list(SIGNATURES)}; "
+                     f"got {name!r}.")
+  return SIGNATURES[name]
+
+
+def format_shape(shape):
+  """A shape as messages write it: `("n", "H", 2)` -> `"[n, H, 2]"`."""
+  return "[" + ", ".join(map(str, shape)) + "]"
