@@ -16,8 +16,17 @@ import tempfile
 import tensorflow as tf
 
 import tfnvp
-from .contract import SIGNATURES
 from tfnvp.flows import ImageFlow
+
+from .contract import SIGNATURES
+from .graph_checks import all_true
+from .graph_checks import assert_that
+from .graph_checks import check_scalar_in
+from .graph_checks import check_shape
+from .graph_checks import check_values
+from .graph_checks import checked
+from .graph_checks import finite_output
+from .graph_checks import runtime_shape
 
 __all__ = ["CALIBRATION_FILE", "build_serving_module", "check_export_dir",
            "check_version_dir", "export_saved_model"]
@@ -28,141 +37,18 @@ CALIBRATION_FILE = "calibration.json"
 _INT32_RANGE = (-2**31, 2**31 - 1)
 
 
-def _assert(condition, *data):
-  """An `Assert` op; returns it to be used as a control dependency."""
-  return tf.debugging.Assert(condition, list(data), summarize=8)
-
-
-def _after(checks, *tensors):
-  """`tensors`, usable only once every op in `checks` has run."""
-  with tf.control_dependencies(checks):
-    out = [tf.identity(t) for t in tensors]
-  return out[0] if len(out) == 1 else out
-
-
-def _checked(tensors, *checks):
-  """`tensors` after each of `checks` in turn.
-
-  Each check is a function of the tensors (as already checked by the
-  checks before it) that returns an `Assert` op, so a request with several
-  problems reports the first one, and no op of the model runs on a request
-  that fails a check.
-
-  Args:
-    tensors: a list of tensors.
-    *checks: functions `(*tensors) -> Assert op`.
-
-  Returns:
-    The list `tensors`, each gated by every check.
-  """
-  for check in checks:
-    with tf.control_dependencies([check(*tensors)]):
-      tensors = [tf.identity(t) for t in tensors]
-  return tensors
-
-
-def _hidden(x):
-  """`x`, with its static shape and value hidden from TF's graph optimizer.
-
-  A serialization round trip: the optimizer sees neither through it nor
-  past it.
-  """
-  return tf.raw_ops.ParseTensor(
-      serialized=tf.raw_ops.SerializeTensor(tensor=x), out_type=x.dtype)
-
-
-def _runtime_shape(x):
-  """The shape of the tensor fed at run time, as int32 `[rank]`.
-
-  TF Serving's session feeds a request's tensor without checking it against
-  the signature's (static) shape, but `tf.shape`, `tf.size` and `tf.rank`,
-  and Grappler's constant folding of the raw ops, replace a shape that the
-  traced graph knows by a constant. So a tensor of fully known static shape
-  (a scalar, the seed: small) is serialized before its shape is taken, and
-  otherwise the shape vector is, so that neither its length (the rank) nor
-  its known sizes fold.
-  """
-  if x.shape.is_fully_defined():
-    x = _hidden(x)
-  return _hidden(tf.raw_ops.Shape(input=x, out_type=tf.int32))
-
-
-def _check_shape(x, name, pattern, description, show_values=False):
-  """An `Assert` that `x` has the shape `pattern`, run before any other op.
-
-  Args:
-    x: a tensor.
-    name: the input's name, for the message.
-    pattern: a list of dimensions: an `int` is that size, `None` any size
-      >= 1 (a batch, which must not be empty).
-    description: what `x` must be, for the message (`"a scalar"`, ...).
-    show_values: also print (the first few of) the received values.
-
-  Returns:
-    The `Assert` op; its message names `name` and the received shape.
-  """
-  shape = _runtime_shape(x)
-  rank = tf.size(shape)
-  # Padded so that indexing works for any received rank.
-  padded = tf.concat([shape, tf.zeros([len(pattern)], tf.int32)], axis=0)
-  ok = tf.equal(rank, len(pattern))
-  for i, size in enumerate(pattern):
-    ok = tf.logical_and(
-        ok, padded[i] >= 1 if size is None else tf.equal(padded[i], size))
-  values = ["holding", x] if show_values else []
-  return _assert(ok, f"`{name}` must be {description}; got shape", shape,
-                 *values)
-
-
 def _check_images_shape(x, name, image_shape, what="image"):
   """`x` must be `[n, *image_shape]` with `n >= 1`."""
   dims = ", ".join(map(str, image_shape))
-  return _check_shape(
+  return check_shape(
       x, name, [None, *image_shape],
       f"a batch of shape [n, {dims}] holding at least one {what} (n >= 1)")
 
 
-def _all(condition):
-  """`tf.reduce_all` over every element, whatever the received rank."""
-  return tf.reduce_all(tf.reshape(condition, [-1]))
-
-
-def _check_values(x, name, bounds=None, description="finite"):
-  """Every value of `x` finite and, with `bounds=(low, high, low_closed)`, in
-  `[low, high)` (`low_closed`) or `(low, high)`."""
-  finite = tf.math.is_finite(x)
-  ok = finite
-  if bounds is not None:
-    low, high, low_closed = bounds
-    ok &= (x >= low) if low_closed else (x > low)
-    ok &= x < high
-  zeros = tf.zeros_like(x)
-  return _assert(
-      _all(ok), f"`{name}` must be {description}; got",
-      tf.reduce_sum(tf.cast(tf.logical_not(ok), tf.int32)),
-      "values that are not, of which NaN or inf:",
-      tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int32)),
-      "; finite values range from", tf.reduce_min(tf.where(finite, x, zeros)),
-      "to", tf.reduce_max(tf.where(finite, x, zeros)))
-
-
 def _check_scalar_shape(x, name, description):
   """`x` must be a scalar; `description` says of what values."""
-  return _check_shape(x, name, [], f"a scalar {description}",
-                      show_values=True)
-
-
-def _check_scalar_in(x, name, low, high):
-  """`x` in `[low, high]`; run it after `_check_scalar_shape`."""
-  return _assert(_all((x >= low) & (x <= high)),
-                 f"`{name}` must be a scalar in [{low}, {high}]; got", x)
-
-
-def _check_output(x, what):
-  return _assert(
-      tf.reduce_all(tf.math.is_finite(x)),
-      f"The model produced non-finite {what} (NaN or inf); no output is "
-      "returned. Lower `temperature` or check the exported checkpoint.")
+  return check_shape(x, name, [], f"a scalar {description}",
+                     show_values=True)
 
 
 def build_serving_module(flow, *, calibration=None, max_samples=256,
@@ -267,37 +153,35 @@ def build_serving_module(flow, *, calibration=None, max_samples=256,
 
   batch = [None] + list(image_shape)
 
-  # Checks for `_checked`; `on(i, check)` applies a check of one tensor to
+  # Checks for `checked`; `on(i, check)` applies a check of one tensor to
   # the i-th of several.
   def batch_shape(name, what="image"):
     return lambda x: _check_images_shape(x, name, image_shape, what)
 
   def values(name, bounds, text):
-    return lambda x: _check_values(x, name, bounds, text)
+    return lambda x: check_values(x, name, bounds, text)
 
   def on(index, check):
     return lambda *tensors: check(tensors[index])
 
   def scalar_in(name, low, high):
     return [lambda x: _check_scalar_shape(x, name, f"in [{low}, {high}]"),
-            lambda x: _check_scalar_in(x, name, low, high)]
+            lambda x: check_scalar_in(x, name, low, high)]
 
   def same_count(images_a, images_b, _):
-    n_a, n_b = _runtime_shape(images_a)[0], _runtime_shape(images_b)[0]
-    return _assert(tf.equal(n_a, n_b), "`images_a` and `images_b` must hold "
-                   "the same number of images; got", n_a, "and", n_b)
+    n_a, n_b = runtime_shape(images_a)[0], runtime_shape(images_b)[0]
+    return assert_that(tf.equal(n_a, n_b), "`images_a` and `images_b` must "
+                       "hold the same number of images; got", n_a, "and", n_b)
 
   def encode_checked(x):
-    z = flow.flow.forward(tf.cast(x, dtype))
-    return _after([_check_output(z, "latents")], z)
+    return finite_output(flow.flow.forward(tf.cast(x, dtype)), "latents")
 
   def decode_checked(z):
-    images = flow.bijector.forward(z)
-    return _after([_check_output(images, "images")], images)
+    return finite_output(flow.bijector.forward(z), "images")
 
   @tf.function(input_signature=[spec("serving_default", "images", batch)])
   def serving_default(images):
-    images, = _checked([images], batch_shape("images"))
+    images, = checked([images], batch_shape("images"))
     log_prob = flow.log_prob(tf.cast(images, dtype) + 0.5)
     return {"log_prob": tf.cast(log_prob, tf.float32),
             "bits_per_dim": tf.cast(-log_prob / (num_dims * math.log(2.0)),
@@ -305,8 +189,8 @@ def build_serving_module(flow, *, calibration=None, max_samples=256,
 
   @tf.function(input_signature=[spec("log_prob", "images", batch)])
   def log_prob(images):
-    images, = _checked([images], batch_shape("images"),
-                       values("images", pixels, pixels_text))
+    images, = checked([images], batch_shape("images"),
+                      values("images", pixels, pixels_text))
     return {"log_prob": tf.cast(flow.log_prob(tf.cast(images, dtype)),
                                 tf.float32)}
 
@@ -314,37 +198,36 @@ def build_serving_module(flow, *, calibration=None, max_samples=256,
                                 spec("sample", "temperature", []),
                                 spec("sample", "seed", [2])])
   def sample(num_samples, temperature, seed):
-    num_samples, temperature, seed = _checked(
+    num_samples, temperature, seed = checked(
         [num_samples, temperature, seed],
         *(on(0, c) for c in scalar_in("num_samples", 1, max_samples)),
         on(1, lambda t: _check_scalar_shape(t, "temperature",
                                             "that is finite and > 0")),
-        on(1, lambda t: _assert(
-            _all(tf.math.is_finite(t) & (t > 0)),
+        on(1, lambda t: assert_that(
+            all_true(tf.math.is_finite(t) & (t > 0)),
             "`temperature` must be a finite scalar > 0; got", t)),
-        on(2, lambda s: _check_shape(s, "seed", [2],
-                                     "two int64 values (shape [2])",
-                                     show_values=True)),
-        on(2, lambda s: _assert(
-            _all((s >= _INT32_RANGE[0]) & (s <= _INT32_RANGE[1])),
+        on(2, lambda s: check_shape(s, "seed", [2],
+                                    "two int64 values (shape [2])",
+                                    show_values=True)),
+        on(2, lambda s: assert_that(
+            all_true((s >= _INT32_RANGE[0]) & (s <= _INT32_RANGE[1])),
             "`seed` must be two int64 values within int32 range "
             f"{list(_INT32_RANGE)}; got", s)))
     images = tfnvp.sample_at_temperature(
         flow, tf.reshape(num_samples, [1]), tf.cast(temperature, dtype),
         seed=tf.cast(seed, tf.int32))
-    images = tf.cast(_after([_check_output(images, "images")], images),
-                     tf.float32)
+    images = tf.cast(finite_output(images, "images"), tf.float32)
     return {"images": images, "pixels": tfnvp.to_uint8(images)}
 
   @tf.function(input_signature=[spec("encode", "images", batch)])
   def encode(images):
-    images, = _checked([images], batch_shape("images"),
-                       values("images", domain, domain_text))
+    images, = checked([images], batch_shape("images"),
+                      values("images", domain, domain_text))
     return {"z": tf.cast(encode_checked(images), tf.float32)}
 
   @tf.function(input_signature=[spec("decode", "z", batch)])
   def decode(z):
-    z, = _checked([z], batch_shape("z", "latent"), values("z", None, "finite"))
+    z, = checked([z], batch_shape("z", "latent"), values("z", None, "finite"))
     return {"images": tf.cast(decode_checked(tf.cast(z, dtype)),
                               tf.float32)}
 
@@ -352,7 +235,7 @@ def build_serving_module(flow, *, calibration=None, max_samples=256,
                                 spec("interpolate", "images_b", batch),
                                 spec("interpolate", "num_steps", [])])
   def interpolate(images_a, images_b, num_steps):
-    images_a, images_b, num_steps = _checked(
+    images_a, images_b, num_steps = checked(
         [images_a, images_b, num_steps],
         on(0, batch_shape("images_a")), on(1, batch_shape("images_b")),
         same_count,
@@ -372,7 +255,7 @@ def build_serving_module(flow, *, calibration=None, max_samples=256,
 
   @tf.function(input_signature=[spec("score", "images", batch)])
   def score(images):
-    images, = _checked([images], batch_shape("images"))
+    images, = checked([images], batch_shape("images"))
     return calibration.scores(flow, images)
 
   module = tf.Module(name="tfnvp_serving")
