@@ -45,7 +45,13 @@ from .graph_checks import checked
 from .graph_checks import finite_output
 from .graph_checks import runtime_shape
 
-__all__ = ["Endpoint", "Input", "build_serving_module", "serving_endpoints"]
+__all__ = ["DEFAULT_MAX_INTERPOLATION_STEPS", "DEFAULT_MAX_SAMPLES",
+           "Endpoint", "Input", "build_serving_module", "serving_endpoints"]
+
+# The default limits of a request: the largest `num_samples` of `sample` and
+# `num_steps` of `interpolate`.
+DEFAULT_MAX_SAMPLES = 256
+DEFAULT_MAX_INTERPOLATION_STEPS = 64
 
 _INT32_RANGE = (-2**31, 2**31 - 1)
 
@@ -244,8 +250,8 @@ class _Computations:
     return self._calibration.scores(self._flow, images)
 
 
-def serving_endpoints(flow, *, calibration=None, max_samples=256,
-                      max_interpolation_steps=64):
+def serving_endpoints(flow, *, calibration, max_samples,
+                      max_interpolation_steps):
   """The table of `flow`'s endpoints (see `build_serving_module`).
 
   Args:
@@ -287,8 +293,9 @@ def serving_endpoints(flow, *, calibration=None, max_samples=256,
   return endpoints
 
 
-def build_serving_module(flow, *, calibration=None, max_samples=256,
-                         max_interpolation_steps=64):
+def build_serving_module(
+    flow, *, calibration=None, max_samples=DEFAULT_MAX_SAMPLES,
+    max_interpolation_steps=DEFAULT_MAX_INTERPOLATION_STEPS):
   """A `tf.Module` with the serving signatures of `flow`, ready to save.
 
   The signatures (names, dtypes and shapes in `export.contract.SIGNATURES`)

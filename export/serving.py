@@ -15,6 +15,8 @@ import tempfile
 
 import tensorflow as tf
 
+from .endpoints import DEFAULT_MAX_INTERPOLATION_STEPS
+from .endpoints import DEFAULT_MAX_SAMPLES
 from .endpoints import build_serving_module
 
 __all__ = ["CALIBRATION_FILE", "build_serving_module", "check_export_dir",
@@ -69,9 +71,9 @@ def check_export_dir(export_dir, overwrite=False):
   return export_dir
 
 
-def export_saved_model(flow, export_dir, *, calibration=None,
-                       max_samples=256, max_interpolation_steps=64,
-                       overwrite=False):
+def export_saved_model(
+    flow, export_dir, *, calibration=None, max_samples=DEFAULT_MAX_SAMPLES,
+    max_interpolation_steps=DEFAULT_MAX_INTERPOLATION_STEPS, overwrite=False):
   """Saves `flow`'s serving signatures to `export_dir` (a version folder).
 
   The SavedModel is written to a hidden sibling folder first and renamed
