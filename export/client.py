@@ -81,6 +81,7 @@ class RestClient(FlowClient):
 
   @property
   def source(self):
+    """`url`."""
     return self.url
 
   def _send(self, signature_name, arrays):

@@ -206,16 +206,19 @@ class _Computations:
     self._image_shape = tuple(flow.image_shape)
 
   def bits_per_dim(self, images):
-    # Pixel k is evaluated at the centre of [k, k + 1).
+    """`serving_default`: pixel k is evaluated at the centre of [k, k + 1).
+    """
     log_prob = self._flow.log_prob(tf.cast(images, self._dtype) + 0.5)
     num_dims = math.prod(self._image_shape)
     return {"log_prob": log_prob,
             "bits_per_dim": -log_prob / (num_dims * math.log(2.0))}
 
   def log_prob(self, images):
+    """`log_prob`: the density of dequantized pixels."""
     return {"log_prob": self._flow.log_prob(tf.cast(images, self._dtype))}
 
   def sample(self, num_samples, temperature, seed):
+    """`sample`: `pixels` are the 8-bit values of the float32 `images`."""
     images = tfnvp.sample_at_temperature(
         self._flow, tf.reshape(num_samples, [1]),
         tf.cast(temperature, self._dtype), seed=tf.cast(seed, tf.int32))
@@ -223,20 +226,25 @@ class _Computations:
     return {"images": images, "pixels": tfnvp.to_uint8(images)}
 
   def _encode(self, images):
+    """Data to latents, checked finite."""
     return finite_output(
         self._flow.flow.forward(tf.cast(images, self._dtype)), "latents")
 
   def _decode(self, z):
+    """Latents to data, checked finite."""
     return finite_output(
         self._flow.bijector.forward(tf.cast(z, self._dtype)), "images")
 
   def encode(self, images):
+    """`encode`."""
     return {"z": self._encode(images)}
 
   def decode(self, z):
+    """`decode`."""
     return {"images": self._decode(z)}
 
   def interpolate(self, images_a, images_b, num_steps):
+    """`interpolate`: decoded points of the arc from `z_a` to `z_b`."""
     z_a, z_b = tf.split(self._encode(tf.concat([images_a, images_b], 0)), 2)
     phi = tf.linspace(tf.constant(0.0, self._dtype), math.pi / 2, num_steps)
     weights_shape = [1, -1] + [1] * len(self._image_shape)
@@ -247,6 +255,7 @@ class _Computations:
     return {"images": tf.reshape(images, out_shape)}
 
   def score(self, images):
+    """`score`: the calibration's scores and decision."""
     return self._calibration.scores(self._flow, images)
 
 

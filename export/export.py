@@ -71,6 +71,7 @@ def export_run(model_dir, output, *, checkpoint=None,
 
 
 def build_parser():
+  """The command line of `tfnvp-export` (`python -m export.export`)."""
   parser = cli.ArgumentParser(
       prog="tfnvp-export",
       description="Export a training run's checkpoint as a SavedModel that "
@@ -120,6 +121,18 @@ def build_parser():
 
 
 def main(argv=None):
+  """Runs `tfnvp-export` on `argv` (default: `sys.argv[1:]`).
+
+  Prints the checkpoint, the version folder, the signatures and the
+  calibration.
+
+  Args:
+    argv: the arguments, a list of `str`, or `None`.
+
+  Returns:
+    The exit status, 0. A bad argument, a missing run or an existing
+    version folder exits with status 2 and a one-line message.
+  """
   parser = build_parser()
   args = parser.parse_args(argv)
   with cli.errors_exit(parser):

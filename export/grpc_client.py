@@ -96,6 +96,7 @@ class GrpcClient(FlowClient):
 
   @property
   def source(self):
+    """`target`."""
     return self.target
 
   def _send(self, signature_name, arrays):
