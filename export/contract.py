@@ -1,10 +1,12 @@
 """The serving contract: each signature's input and output names, dtypes and
 shapes.
 
-The SavedModel written by `export.serving.export_saved_model` and the clients
-in `export.client` both read this table, so the names a client sends are the
-names the model declares, and the clients check a request's shapes before
-sending it and a response's shapes against the request.
+The SavedModel's endpoints (`export.endpoints`) and the clients
+(`export.client`, `export.grpc_client`) both read this table, so the names a
+client sends are the names the model declares, the model's input signature
+and its checks of a request follow these shapes, and the clients check a
+request's shapes before sending it and a response's shapes against the
+request.
 
 A shape is a tuple of dimensions: an `int` is that size; a name is a size >= 1
 that is the same wherever the name appears in one call (its inputs and
@@ -13,14 +15,29 @@ input's value. So `images` and `z` are `[n, H, W, C]` with `n >= 1` (an empty
 batch is an error), `images` of `interpolate` is `[n, num_steps, H, W, C]`,
 `log_prob`, `bits_per_dim` and the scores of `score` are `[n]`, `num_samples`,
 `temperature` and `num_steps` are scalars and `seed` is `[2]`. The model's own
-`H, W, C` are checked by the server.
+`H, W, C` are checked by the server; an export binds them to its image shape
+(`image_sizes`).
+
+#### Examples
+
+```python
+from tfnvp.export import contract
+contract.signature("sample").inputs      # {"num_samples": "int32", ...}
+images = contract.SIGNATURES["encode"].input_shapes["images"]
+contract.format_shape(images)            # "[n, H, W, C]"
+sizes = contract.image_sizes((28, 28, 1))
+contract.format_shape(contract.bind(images, sizes))   # "[n, 28, 28, 1]"
+```
 """
 
 import dataclasses
 
-__all__ = ["SIGNATURES", "Signature"]
+__all__ = ["SIGNATURES", "Signature", "bind", "format_shape", "image_sizes",
+           "signature"]
 
-_IMAGES = ("n", "H", "W", "C")
+# The names of an image's sizes, which the model's image shape binds.
+_IMAGE_SIZES = ("H", "W", "C")
+_IMAGES = ("n", *_IMAGE_SIZES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,3 +121,46 @@ SIGNATURES = {
             "bits_per_dim", "complexity_bits_per_dim", "ood_score",
             "typicality", "is_outlier")}),
 }
+
+
+def signature(name):
+  """The `Signature` called `name`.
+
+  Args:
+    name: a key of `SIGNATURES`.
+
+  Returns:
+    `SIGNATURES[name]`.
+
+  Raises:
+    ValueError: for another name; the message names `signature_name`, the
+      argument of the clients' `predict`.
+  """
+  if name not in SIGNATURES:
+    raise ValueError(f"`signature_name` must be one of {list(SIGNATURES)}; "
+                     f"got {name!r}.")
+  return SIGNATURES[name]
+
+
+def image_sizes(image_shape):
+  """`{"H": height, "W": width, "C": channels}` of a model's image shape."""
+  return dict(zip(_IMAGE_SIZES, image_shape))
+
+
+def bind(shape, sizes):
+  """`shape` with each name that `sizes` gives replaced by its size.
+
+  Args:
+    shape: a shape of this table (ints and names).
+    sizes: `{name: int}`, e.g. `image_sizes(flow.image_shape)`.
+
+  Returns:
+    A tuple of ints and the names `sizes` does not give.
+  """
+  return tuple(sizes.get(dim, dim) if isinstance(dim, str) else dim
+               for dim in shape)
+
+
+def format_shape(shape):
+  """A shape as messages write it: `("n", "H", 2)` -> `"[n, H, 2]"`."""
+  return "[" + ", ".join(map(str, shape)) + "]"

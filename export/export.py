@@ -23,13 +23,16 @@ from tfnvp import runs
 
 from . import serving
 from .contract import SIGNATURES
+from .endpoints import DEFAULT_MAX_INTERPOLATION_STEPS
+from .endpoints import DEFAULT_MAX_SAMPLES
 
 __all__ = ["build_parser", "export_run", "main"]
 
 
-def export_run(model_dir, output, *, checkpoint=None, max_samples=256,
-               max_interpolation_steps=64, overwrite=False,
-               calibration_split=None,
+def export_run(model_dir, output, *, checkpoint=None,
+               max_samples=DEFAULT_MAX_SAMPLES,
+               max_interpolation_steps=DEFAULT_MAX_INTERPOLATION_STEPS,
+               overwrite=False, calibration_split=None,
                calibration_examples=data.DEFAULT_CALIBRATION_EXAMPLES,
                false_positive_rate=0.05, outlier_score="ood_score",
                data_dir=None, raw_data_dir=None):
@@ -68,6 +71,7 @@ def export_run(model_dir, output, *, checkpoint=None, max_samples=256,
 
 
 def build_parser():
+  """The command line of `tfnvp-export` (`python -m export.export`)."""
   parser = cli.ArgumentParser(
       prog="tfnvp-export",
       description="Export a training run's checkpoint as a SavedModel that "
@@ -80,11 +84,12 @@ def build_parser():
                            "with --model_base_path=BASE/NAME")
   parser.add_argument("--checkpoint", default=None,
                       help="checkpoint prefix (default: the newest)")
-  parser.add_argument("--max-samples", type=cli.positive_int, default=256,
+  parser.add_argument("--max-samples", type=cli.positive_int,
+                      default=DEFAULT_MAX_SAMPLES,
                       help="largest `num_samples` the sample signature "
                            "accepts (default: %(default)s)")
   parser.add_argument("--max-interpolation-steps", type=cli.positive_int,
-                      default=64,
+                      default=DEFAULT_MAX_INTERPOLATION_STEPS,
                       help="largest `num_steps` of the interpolate signature "
                            "(default: %(default)s)")
   parser.add_argument("--overwrite", action="store_true",
@@ -116,6 +121,18 @@ def build_parser():
 
 
 def main(argv=None):
+  """Runs `tfnvp-export` on `argv` (default: `sys.argv[1:]`).
+
+  Prints the checkpoint, the version folder, the signatures and the
+  calibration.
+
+  Args:
+    argv: the arguments, a list of `str`, or `None`.
+
+  Returns:
+    The exit status, 0. A bad argument, a missing run or an existing
+    version folder exits with status 2 and a one-line message.
+  """
   parser = build_parser()
   args = parser.parse_args(argv)
   with cli.errors_exit(parser):

@@ -1,16 +1,17 @@
 """gRPC client for a flow served by TF Serving (`PredictionService.Predict`).
 
-Needs the `tensorflow-serving-api` package (the `serving` extra).
+Needs the `tensorflow-serving-api` package (the `serving` extra). Inputs and
+outputs are checked as by the REST client (`flow_client.FlowClient`), and
+the errors are the same: `ValueError` or `TypeError` for a bad argument
+(nothing is sent), `PredictError` naming the target for anything from the
+server.
+
+#### Examples
 
 ```python
 with GrpcClient("mnist", "localhost:8500") as client:
   out = client.sample(16, temperature=0.7, seed=(1, 2))
 ```
-
-Inputs are checked by `export.client.prepare_inputs`, as by the REST client,
-and errors are those of `export.client`: `ValueError` or `TypeError` for a
-bad argument (nothing is sent), `PredictError` naming the target for
-anything from the server.
 """
 
 import grpc
@@ -18,11 +19,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from .client import FlowClient
-from .client import PredictError
-from .client import check_outputs
-from .client import prepare_inputs
-from .contract import SIGNATURES
+from .client_checks import check_outputs
+from .client_checks import collect_outputs
+from .errors import PredictError
+from .flow_client import FlowClient
 
 __all__ = ["GrpcClient", "parse_grpc_response"]
 
@@ -34,6 +34,19 @@ def _dtype_name(enum):
     return f"an unknown dtype (enum {enum})"
 
 
+def _tensor_array(proto, dtype, what):
+  """A `TensorProto` as an array of `dtype`; raises `PredictError` naming
+  `what` (`"... output `x`"`) for another dtype or an invalid tensor."""
+  if proto.dtype != tf.as_dtype(dtype).as_datatype_enum:
+    raise PredictError(f"{what} has dtype {_dtype_name(proto.dtype)}; the "
+                       f"signature returns {dtype}.")
+  try:
+    return tf.make_ndarray(proto)
+  except (ValueError, TypeError) as err:
+    raise PredictError(
+        f"{what} is not a valid {dtype} tensor ({err}).") from None
+
+
 def parse_grpc_response(signature_name, response, inputs=None,
                         target="the server"):
   """The outputs of a `PredictResponse`, as arrays of their dtypes.
@@ -41,8 +54,8 @@ def parse_grpc_response(signature_name, response, inputs=None,
   Args:
     signature_name: a name of `export.contract.SIGNATURES`.
     response: a `PredictResponse`.
-    inputs: the request (from `prepare_inputs`), to check the output shapes
-      against (see `export.client.check_outputs`), or `None`.
+    inputs: the request (from `client_checks.prepare_inputs`), to check the
+      output shapes against (see `client_checks.check_outputs`), or `None`.
     target: the server's `host:port`, for messages.
 
   Returns:
@@ -52,30 +65,18 @@ def parse_grpc_response(signature_name, response, inputs=None,
     PredictError: the response lacks an output, or holds one of another
       dtype or shape, or one that is not a valid tensor.
   """
-  signature = SIGNATURES[signature_name]
-  where = f"Invalid response from {target} for {signature_name!r}:"
-  missing = [name for name in signature.outputs
-             if name not in response.outputs]
-  if missing:
-    raise PredictError(f"{where} it lacks outputs {missing}; got "
-                       f"{sorted(response.outputs)}.")
-  outputs = {}
-  for name, dtype in signature.outputs.items():
-    proto = response.outputs[name]
-    if proto.dtype != tf.as_dtype(dtype).as_datatype_enum:
-      raise PredictError(f"{where} output `{name}` has dtype "
-                         f"{_dtype_name(proto.dtype)}; the signature returns "
-                         f"{dtype}.")
-    try:
-      outputs[name] = tf.make_ndarray(proto)
-    except (ValueError, TypeError) as err:
-      raise PredictError(f"{where} output `{name}` is not a valid "
-                         f"{dtype} tensor ({err}).") from None
+  outputs = collect_outputs(signature_name, response.outputs, _tensor_array,
+                            target)
   return check_outputs(signature_name, outputs, inputs, target)
 
 
 class GrpcClient(FlowClient):
   """Calls TF Serving's gRPC `PredictionService.Predict`.
+
+  A call raises `PredictError` naming `target` with the gRPC status and the
+  server's message for a refused request, no connection or no answer
+  within `timeout`, or for a response that is not a valid answer. Close the
+  channel with `close`, or use the client as a context manager.
 
   Args:
     model_name: `--model_name` of the server.
@@ -87,38 +88,23 @@ class GrpcClient(FlowClient):
 
   def __init__(self, model_name, target="localhost:8500", version=None,
                timeout=60.0):
-    self.model_name = model_name
+    super().__init__(model_name, version, timeout)
     self.target = target
-    self.version = version
-    self.timeout = timeout
     self._channel = grpc.insecure_channel(target)
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
         self._channel)
 
-  def predict(self, signature_name, inputs):
-    """One `Predict` call.
+  @property
+  def source(self):
+    """`target`."""
+    return self.target
 
-    Args:
-      signature_name: a name of `export.contract.SIGNATURES`.
-      inputs: `dict` of input name to array-like.
-
-    Returns:
-      `{output name: np.ndarray}` of the signature's dtypes.
-
-    Raises:
-      ValueError, TypeError: bad inputs (see `prepare_inputs`); nothing is
-        sent.
-      PredictError: the server refused the request (the gRPC status and the
-        server's message), could not be reached or did not answer within
-        `timeout`, or its response is not a valid answer to the request;
-        the message names `target`.
-    """
-    arrays = prepare_inputs(signature_name, inputs)
+  def _send(self, signature_name, arrays):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = self.model_name
     request.model_spec.signature_name = signature_name
     if self.version is not None:
-      request.model_spec.version.value = int(self.version)
+      request.model_spec.version.value = self.version
     for name, array in arrays.items():
       request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
     try:
@@ -126,11 +112,12 @@ class GrpcClient(FlowClient):
     except grpc.RpcError as err:
       code = err.code() if hasattr(err, "code") else None
       details = err.details() if hasattr(err, "details") else str(err)
-      raise PredictError(f"{getattr(code, 'name', 'UNKNOWN')} from "
-                         f"{self.target}: {details}") from None
-    return parse_grpc_response(signature_name, response, arrays, self.target)
+      raise self._refused(getattr(code, "name", "UNKNOWN"), details) from None
+    return collect_outputs(signature_name, response.outputs, _tensor_array,
+                           self.target)
 
   def close(self):
+    """Closes the channel."""
     self._channel.close()
 
   def __enter__(self):

@@ -1,23 +1,23 @@
-"""A trained flow as a SavedModel with the serving signatures of TF Serving.
+"""A trained flow written as a version folder that TF Serving loads.
 
 ```python
 path = export.serving.export_saved_model(flow, "models/mnist/1")
 ```
 
 `tensorflow_model_server --model_name=mnist --model_base_path=$PWD/models/mnist`
-then serves it; `export.client` talks to the server.
+then serves it; `export.client` talks to the server. The signatures are those
+of `export.endpoints.build_serving_module` (also importable from here).
 """
 
-import math
 import os
 import shutil
 import tempfile
 
 import tensorflow as tf
 
-import tfnvp
-from .contract import SIGNATURES
-from tfnvp.flows import ImageFlow
+from .endpoints import DEFAULT_MAX_INTERPOLATION_STEPS
+from .endpoints import DEFAULT_MAX_SAMPLES
+from .endpoints import build_serving_module
 
 __all__ = ["CALIBRATION_FILE", "build_serving_module", "check_export_dir",
            "check_version_dir", "export_saved_model"]
@@ -25,375 +25,12 @@ __all__ = ["CALIBRATION_FILE", "build_serving_module", "check_export_dir",
 # The calibration's JSON, in the version folder next to saved_model.pb.
 CALIBRATION_FILE = "calibration.json"
 
-_INT32_RANGE = (-2**31, 2**31 - 1)
-
-
-def _assert(condition, *data):
-  """An `Assert` op; returns it to be used as a control dependency."""
-  return tf.debugging.Assert(condition, list(data), summarize=8)
-
-
-def _after(checks, *tensors):
-  """`tensors`, usable only once every op in `checks` has run."""
-  with tf.control_dependencies(checks):
-    out = [tf.identity(t) for t in tensors]
-  return out[0] if len(out) == 1 else out
-
-
-def _checked(tensors, *checks):
-  """`tensors` after each of `checks` in turn.
-
-  Each check is a function of the tensors (as already checked by the
-  checks before it) that returns an `Assert` op, so a request with several
-  problems reports the first one, and no op of the model runs on a request
-  that fails a check.
-
-  Args:
-    tensors: a list of tensors.
-    *checks: functions `(*tensors) -> Assert op`.
-
-  Returns:
-    The list `tensors`, each gated by every check.
-  """
-  for check in checks:
-    with tf.control_dependencies([check(*tensors)]):
-      tensors = [tf.identity(t) for t in tensors]
-  return tensors
-
-
-def _hidden(x):
-  """`x`, with its static shape and value hidden from TF's graph optimizer.
-
-  A serialization round trip: the optimizer sees neither through it nor
-  past it.
-  """
-  return tf.raw_ops.ParseTensor(
-      serialized=tf.raw_ops.SerializeTensor(tensor=x), out_type=x.dtype)
-
-
-def _runtime_shape(x):
-  """The shape of the tensor fed at run time, as int32 `[rank]`.
-
-  TF Serving's session feeds a request's tensor without checking it against
-  the signature's (static) shape, but `tf.shape`, `tf.size` and `tf.rank`,
-  and Grappler's constant folding of the raw ops, replace a shape that the
-  traced graph knows by a constant. So a tensor of fully known static shape
-  (a scalar, the seed: small) is serialized before its shape is taken, and
-  otherwise the shape vector is, so that neither its length (the rank) nor
-  its known sizes fold.
-  """
-  if x.shape.is_fully_defined():
-    x = _hidden(x)
-  return _hidden(tf.raw_ops.Shape(input=x, out_type=tf.int32))
-
-
-def _check_shape(x, name, pattern, description, show_values=False):
-  """An `Assert` that `x` has the shape `pattern`, run before any other op.
-
-  Args:
-    x: a tensor.
-    name: the input's name, for the message.
-    pattern: a list of dimensions: an `int` is that size, `None` any size
-      >= 1 (a batch, which must not be empty).
-    description: what `x` must be, for the message (`"a scalar"`, ...).
-    show_values: also print (the first few of) the received values.
-
-  Returns:
-    The `Assert` op; its message names `name` and the received shape.
-  """
-  shape = _runtime_shape(x)
-  rank = tf.size(shape)
-  # Padded so that indexing works for any received rank.
-  padded = tf.concat([shape, tf.zeros([len(pattern)], tf.int32)], axis=0)
-  ok = tf.equal(rank, len(pattern))
-  for i, size in enumerate(pattern):
-    ok = tf.logical_and(
-        ok, padded[i] >= 1 if size is None else tf.equal(padded[i], size))
-  values = ["holding", x] if show_values else []
-  return _assert(ok, f"`{name}` must be {description}; got shape", shape,
-                 *values)
-
-
-def _check_images_shape(x, name, image_shape, what="image"):
-  """`x` must be `[n, *image_shape]` with `n >= 1`."""
-  dims = ", ".join(map(str, image_shape))
-  return _check_shape(
-      x, name, [None, *image_shape],
-      f"a batch of shape [n, {dims}] holding at least one {what} (n >= 1)")
-
-
-def _all(condition):
-  """`tf.reduce_all` over every element, whatever the received rank."""
-  return tf.reduce_all(tf.reshape(condition, [-1]))
-
-
-def _check_values(x, name, bounds=None, description="finite"):
-  """Every value of `x` finite and, with `bounds=(low, high, low_closed)`, in
-  `[low, high)` (`low_closed`) or `(low, high)`."""
-  finite = tf.math.is_finite(x)
-  ok = finite
-  if bounds is not None:
-    low, high, low_closed = bounds
-    ok &= (x >= low) if low_closed else (x > low)
-    ok &= x < high
-  zeros = tf.zeros_like(x)
-  return _assert(
-      _all(ok), f"`{name}` must be {description}; got",
-      tf.reduce_sum(tf.cast(tf.logical_not(ok), tf.int32)),
-      "values that are not, of which NaN or inf:",
-      tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int32)),
-      "; finite values range from", tf.reduce_min(tf.where(finite, x, zeros)),
-      "to", tf.reduce_max(tf.where(finite, x, zeros)))
-
-
-def _check_scalar_shape(x, name, description):
-  """`x` must be a scalar; `description` says of what values."""
-  return _check_shape(x, name, [], f"a scalar {description}",
-                      show_values=True)
-
-
-def _check_scalar_in(x, name, low, high):
-  """`x` in `[low, high]`; run it after `_check_scalar_shape`."""
-  return _assert(_all((x >= low) & (x <= high)),
-                 f"`{name}` must be a scalar in [{low}, {high}]; got", x)
-
-
-def _check_output(x, what):
-  return _assert(
-      tf.reduce_all(tf.math.is_finite(x)),
-      f"The model produced non-finite {what} (NaN or inf); no output is "
-      "returned. Lower `temperature` or check the exported checkpoint.")
-
-
-def build_serving_module(flow, *, calibration=None, max_samples=256,
-                         max_interpolation_steps=64):
-  """A `tf.Module` with the serving signatures of `flow`, ready to save.
-
-  The signatures (names and dtypes in `export.contract.SIGNATURES`) run
-  `flow` in inference mode (moving batch-norm statistics). Every request is
-  checked in the graph, so the server returns an error naming the argument
-  and the received shape or value instead of NaN or an error from deep in
-  the model: a batch `[n, H, W, C]` of another rank or image shape, or an
-  empty one (`n = 0`), a count or `temperature` that is not a scalar, a
-  `seed` that is not `[2]`. The checks run in order, before any op of the
-  model, and read the shape of the tensor actually fed: TF Serving does not
-  check a request against the signature's shapes.
-
-  ```none
-  serving_default(images: uint8 [n, H, W, C])
-      x = images + 0.5                          # pixel k -> centre of [k, k+1)
-      -> log_prob = flow.log_prob(x), bits_per_dim = -log_prob / (H W C ln 2)
-  log_prob(images: float32 [n, H, W, C] in [0, 256)) -> log_prob
-  sample(num_samples in [1, max_samples], temperature > 0, seed: int64 [2])
-      -> images = flow.bijector(temperature * z), z ~ N(0, I) drawn with the
-         stateless `seed` (each value must fit in int32), pixels = uint8(images)
-  encode(images: float32 [n, H, W, C]) -> z = f(images), f data-to-latent
-  decode(z) -> images = f^-1(z)
-  interpolate(images_a, images_b: [n, H, W, C], num_steps in
-              [2, max_interpolation_steps])
-      -> images [n, num_steps, H, W, C] = f^-1(cos(phi) z_a + sin(phi) z_b),
-         phi = 0 .. pi/2 in equal steps, as in Real NVP's figures of latent
-         manifolds [1]; its endpoints are a and b.
-  score(images: uint8 [n, H, W, C])              # with a `calibration` only
-      -> bits_per_dim = -log2 P(images) / D (`tfnvp.ood.pixel_bits_per_dim`:
-         the pixels' probability from the calibration's noise patterns),
-         complexity_bits_per_dim,
-         ood_score = bits_per_dim - complexity_bits_per_dim, typicality =
-         |bits_per_dim - mu| / sigma, is_outlier = score > threshold
-         (`tfnvp.ood`; mu, sigma, the threshold and the score it applies to
-         are the calibration's, as constants in the graph)
-  ```
-
-  `encode` accepts the whole domain of `f` (`flow.domain`): with Real NVP's
-  logit preprocessing that is the open interval `(-256 alpha / (1 - 2
-  alpha), 256 (1 - alpha) / (1 - 2 alpha))` (which `decode` can return),
-  wider than the pixel range `[0, 256)` that `log_prob` requires; Glow's
-  is all reals. In float32 the inverse logit rounds
-  to an end of that interval once `|logit| > ~16.6`, so `decode` of a
-  latent far from the data can return an end value, which `encode` refuses
-  (its logit is infinite). The variables are tracked as the raw
-  `tf.Variable`s behind the Keras variables; the module holds no Keras
-  object, so the session-based loader of TF Serving finds every variable.
-
-  Args:
-    flow: a `tfnvp.RealNVP` or `tfnvp.Glow` (a `tfnvp.flows.ImageFlow`).
-    calibration: a `tfnvp.OutlierCalibration` of `flow` on in-distribution
-      images, or `None` for no `score` signature.
-    max_samples: Python `int >= 1`, the largest `num_samples` of `sample`.
-    max_interpolation_steps: Python `int >= 2`, the largest `num_steps`.
-
-  Returns:
-    A `tf.Module` whose `serving_signatures` attribute maps each signature
-    name to a `tf.function`; pass both to `tf.saved_model.save`.
-
-  Raises:
-    ValueError: for a flow that is not an image flow in inference mode, or
-      bad limits.
-    TypeError: for a `calibration` that is not a
-      `tfnvp.OutlierCalibration`.
-
-  #### References
-
-  [1]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density estimation
-       using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
-  """
-  if not isinstance(flow, ImageFlow) or flow.training:
-    raise ValueError("`flow` must be a tfnvp.RealNVP or tfnvp.Glow in "
-                     f"inference mode (training=False); got {flow!r}.")
-  for name, value, minimum in (
-      ("max_samples", max_samples, 1),
-      ("max_interpolation_steps", max_interpolation_steps, 2)):
-    if not isinstance(value, int) or isinstance(value, bool) or (
-        value < minimum):
-      raise ValueError(f"`{name}` must be an int >= {minimum}; got "
-                       f"{value!r}.")
-  if calibration is not None and not isinstance(
-      calibration, tfnvp.OutlierCalibration):
-    raise TypeError("`calibration` must be a tfnvp.OutlierCalibration or "
-                    f"None; got {type(calibration).__name__}.")
-  image_shape = tuple(flow.image_shape)
-  num_dims = math.prod(image_shape)
-  dtype = flow.dtype
-  domain, domain_text = None, "finite"
-  if flow.domain is not None:
-    domain = (*flow.domain, False)
-    domain_text = f"finite and in ({domain[0]:.6g}, {domain[1]:.6g})"
-  pixels, pixels_text = None, "finite"
-  if flow.pixels:
-    pixels, pixels_text = (0.0, 256.0, True), "finite and in [0, 256)"
-
-  def spec(signature, name, shape):
-    return tf.TensorSpec(shape, SIGNATURES[signature].inputs[name], name=name)
-
-  batch = [None] + list(image_shape)
-
-  # Checks for `_checked`; `on(i, check)` applies a check of one tensor to
-  # the i-th of several.
-  def batch_shape(name, what="image"):
-    return lambda x: _check_images_shape(x, name, image_shape, what)
-
-  def values(name, bounds, text):
-    return lambda x: _check_values(x, name, bounds, text)
-
-  def on(index, check):
-    return lambda *tensors: check(tensors[index])
-
-  def scalar_in(name, low, high):
-    return [lambda x: _check_scalar_shape(x, name, f"in [{low}, {high}]"),
-            lambda x: _check_scalar_in(x, name, low, high)]
-
-  def same_count(images_a, images_b, _):
-    n_a, n_b = _runtime_shape(images_a)[0], _runtime_shape(images_b)[0]
-    return _assert(tf.equal(n_a, n_b), "`images_a` and `images_b` must hold "
-                   "the same number of images; got", n_a, "and", n_b)
-
-  def encode_checked(x):
-    z = flow.flow.forward(tf.cast(x, dtype))
-    return _after([_check_output(z, "latents")], z)
-
-  def decode_checked(z):
-    images = flow.bijector.forward(z)
-    return _after([_check_output(images, "images")], images)
-
-  @tf.function(input_signature=[spec("serving_default", "images", batch)])
-  def serving_default(images):
-    images, = _checked([images], batch_shape("images"))
-    log_prob = flow.log_prob(tf.cast(images, dtype) + 0.5)
-    return {"log_prob": tf.cast(log_prob, tf.float32),
-            "bits_per_dim": tf.cast(-log_prob / (num_dims * math.log(2.0)),
-                                    tf.float32)}
-
-  @tf.function(input_signature=[spec("log_prob", "images", batch)])
-  def log_prob(images):
-    images, = _checked([images], batch_shape("images"),
-                       values("images", pixels, pixels_text))
-    return {"log_prob": tf.cast(flow.log_prob(tf.cast(images, dtype)),
-                                tf.float32)}
-
-  @tf.function(input_signature=[spec("sample", "num_samples", []),
-                                spec("sample", "temperature", []),
-                                spec("sample", "seed", [2])])
-  def sample(num_samples, temperature, seed):
-    num_samples, temperature, seed = _checked(
-        [num_samples, temperature, seed],
-        *(on(0, c) for c in scalar_in("num_samples", 1, max_samples)),
-        on(1, lambda t: _check_scalar_shape(t, "temperature",
-                                            "that is finite and > 0")),
-        on(1, lambda t: _assert(
-            _all(tf.math.is_finite(t) & (t > 0)),
-            "`temperature` must be a finite scalar > 0; got", t)),
-        on(2, lambda s: _check_shape(s, "seed", [2],
-                                     "two int64 values (shape [2])",
-                                     show_values=True)),
-        on(2, lambda s: _assert(
-            _all((s >= _INT32_RANGE[0]) & (s <= _INT32_RANGE[1])),
-            "`seed` must be two int64 values within int32 range "
-            f"{list(_INT32_RANGE)}; got", s)))
-    images = tfnvp.sample_at_temperature(
-        flow, tf.reshape(num_samples, [1]), tf.cast(temperature, dtype),
-        seed=tf.cast(seed, tf.int32))
-    images = tf.cast(_after([_check_output(images, "images")], images),
-                     tf.float32)
-    return {"images": images, "pixels": tfnvp.to_uint8(images)}
-
-  @tf.function(input_signature=[spec("encode", "images", batch)])
-  def encode(images):
-    images, = _checked([images], batch_shape("images"),
-                       values("images", domain, domain_text))
-    return {"z": tf.cast(encode_checked(images), tf.float32)}
-
-  @tf.function(input_signature=[spec("decode", "z", batch)])
-  def decode(z):
-    z, = _checked([z], batch_shape("z", "latent"), values("z", None, "finite"))
-    return {"images": tf.cast(decode_checked(tf.cast(z, dtype)),
-                              tf.float32)}
-
-  @tf.function(input_signature=[spec("interpolate", "images_a", batch),
-                                spec("interpolate", "images_b", batch),
-                                spec("interpolate", "num_steps", [])])
-  def interpolate(images_a, images_b, num_steps):
-    images_a, images_b, num_steps = _checked(
-        [images_a, images_b, num_steps],
-        on(0, batch_shape("images_a")), on(1, batch_shape("images_b")),
-        same_count,
-        *(on(2, c) for c in scalar_in("num_steps", 2,
-                                      max_interpolation_steps)),
-        on(0, values("images_a", domain, domain_text)),
-        on(1, values("images_b", domain, domain_text)))
-    z = encode_checked(tf.concat([images_a, images_b], axis=0))
-    z_a, z_b = tf.split(z, 2, axis=0)
-    phi = tf.linspace(tf.constant(0.0, dtype), math.pi / 2, num_steps)
-    weights_shape = [1, -1] + [1] * len(image_shape)
-    path = (tf.reshape(tf.cos(phi), weights_shape) * z_a[:, tf.newaxis] +
-            tf.reshape(tf.sin(phi), weights_shape) * z_b[:, tf.newaxis])
-    images = decode_checked(tf.reshape(path, [-1, *image_shape]))
-    out_shape = tf.concat([tf.shape(path)[:2], image_shape], axis=0)
-    return {"images": tf.cast(tf.reshape(images, out_shape), tf.float32)}
-
-  @tf.function(input_signature=[spec("score", "images", batch)])
-  def score(images):
-    images, = _checked([images], batch_shape("images"))
-    return calibration.scores(flow, images)
-
-  module = tf.Module(name="tfnvp_serving")
-  # Raw `tf.Variable`s only: a module holding a Keras object saves a model
-  # that TF Serving's session-based loader cannot restore.
-  backing = [getattr(v, "value", v) for v in flow.variables]
-  for v, raw in zip(flow.variables, backing):
-    if not isinstance(raw, tf.Variable):
-      raise ValueError(f"Variable {v.path!r} is not backed by a tf.Variable "
-                       f"(got {type(raw).__name__}); cannot export it.")
-  module.variables_to_serve = backing
-  module.serving_signatures = dict(
-      serving_default=serving_default, log_prob=log_prob, sample=sample,
-      encode=encode, decode=decode, interpolate=interpolate)
-  if calibration is not None:
-    module.serving_signatures["score"] = score
-  return module
-
 
 def check_version_dir(path):
   """`path` must be `BASE/NAME/VERSION` with a numeric version, as TF Serving.
+
+  Args:
+    path: the version folder to write (`--output` of `tfnvp-export`).
 
   Returns:
     The version as an `int`.
@@ -413,6 +50,13 @@ def check_version_dir(path):
 def check_export_dir(export_dir, overwrite=False):
   """`export_dir`, normalized, if a version may be written there.
 
+  Args:
+    export_dir: `BASE/NAME/VERSION`.
+    overwrite: whether an existing `export_dir` may be replaced.
+
+  Returns:
+    `os.path.normpath(export_dir)`.
+
   Raises:
     ValueError: for a non-numeric version folder (`check_version_dir`).
     FileExistsError: if `export_dir` exists and `overwrite` is False.
@@ -427,9 +71,9 @@ def check_export_dir(export_dir, overwrite=False):
   return export_dir
 
 
-def export_saved_model(flow, export_dir, *, calibration=None,
-                       max_samples=256, max_interpolation_steps=64,
-                       overwrite=False):
+def export_saved_model(
+    flow, export_dir, *, calibration=None, max_samples=DEFAULT_MAX_SAMPLES,
+    max_interpolation_steps=DEFAULT_MAX_INTERPOLATION_STEPS, overwrite=False):
   """Saves `flow`'s serving signatures to `export_dir` (a version folder).
 
   The SavedModel is written to a hidden sibling folder first and renamed

@@ -537,7 +537,7 @@ def _tensor(dtype, shape, content):
 # (id, method, outputs, message): gRPC outputs of the wrong dtype or none.
 BAD_GRPC_OUTPUTS = [
     ("no-outputs", "log_prob", {},
-     r"it lacks outputs \['log_prob'\]; got \[\]"),
+     r"it lacks outputs `log_prob`; got \[\]"),
     ("float64-log_prob", "log_prob",
      {"log_prob": tf.make_tensor_proto(np.zeros(2, np.float64))},
      r"output `log_prob` has dtype float64; the signature returns float32"),

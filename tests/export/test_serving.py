@@ -256,6 +256,11 @@ def _bad_shapes():
        {**pair, "images_a": x[0], "images_b": x[0],
         "num_steps": np.array([3, 4], np.int32)},
        _batch_message("images_a", "8 8 1")),
+      # Every input's shape before any input's values.
+      ("num_samples-0-and-temperature-[1]", "sample",
+       {**sample, "num_samples": np.int32(0),
+        "temperature": np.array([0.5], np.float32)},
+       _scalar_message("temperature", "that is finite and > 0", "1", "0.5")),
   ]
 
 

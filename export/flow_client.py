@@ -1,0 +1,122 @@
+"""`FlowClient`: a client of the serving signatures, whatever the transport.
+
+`predict` checks a call's inputs against `export.contract` and casts them
+(`client_checks.prepare_inputs`; nothing is sent for a bad argument), has the
+transport send them and turn its response into arrays (`_send`), and checks
+the outputs' shapes against the request (`client_checks.check_outputs`). The
+other public methods call one signature each. `export.client.RestClient` and
+`export.grpc_client.GrpcClient` implement `source` and `_send` only.
+
+#### Examples
+
+```python
+client = RestClient("mnist", port=8501)      # a FlowClient
+out = client.sample(16, temperature=0.7, seed=(1, 2))
+out["pixels"]                                # uint8 [16, 28, 28, 1]
+client.predict("encode", {"images": x})      # {"z": float32 [n, H, W, C]}
+```
+"""
+
+from .client_checks import check_outputs
+from .client_checks import prepare_inputs
+from .errors import PredictError
+
+__all__ = ["FlowClient"]
+
+
+class FlowClient:
+  """One method per serving signature; subclasses send the requests.
+
+  Args:
+    model_name: `--model_name` of the server.
+    version: a model version (an `int`), or `None` for the newest.
+    timeout: seconds per request.
+  """
+
+  def __init__(self, model_name, version=None, timeout=60.0):
+    self.model_name = model_name
+    self.version = None if version is None else int(version)
+    self.timeout = timeout
+
+  @property
+  def source(self):
+    """The server, as messages name it: its URL or gRPC target."""
+    raise NotImplementedError
+
+  def _send(self, signature_name, arrays):
+    """Sends a checked request; the response's outputs as arrays.
+
+    Args:
+      signature_name: a name of `export.contract.SIGNATURES`.
+      arrays: `{input name: np.ndarray}` from `prepare_inputs`.
+
+    Returns:
+      `{output name: np.ndarray}` of the signature's dtypes, every output
+      (`client_checks.collect_outputs`); `predict` checks their shapes.
+
+    Raises:
+      PredictError: the server refused the request, could not be reached or
+        did not answer within `timeout`, or its answer is not a response.
+    """
+    raise NotImplementedError
+
+  def _refused(self, status, message):
+    """The `PredictError` of a request the server refused with `status`."""
+    return PredictError(f"{status} from {self.source}: {message}")
+
+  def predict(self, signature_name, inputs):
+    """Calls the signature `signature_name`.
+
+    Args:
+      signature_name: a name of `export.contract.SIGNATURES`.
+      inputs: `dict` of input name to array-like.
+
+    Returns:
+      `{output name: np.ndarray}` of the signature's dtypes.
+
+    Raises:
+      ValueError, TypeError: bad inputs (see
+        `client_checks.prepare_inputs`); nothing is sent.
+      PredictError: the server refused the request (with the server's
+        message), could not be reached or did not answer within `timeout`,
+        or its answer is not a valid response to the request; the message
+        names `source`.
+    """
+    arrays = prepare_inputs(signature_name, inputs)
+    outputs = self._send(signature_name, arrays)
+    return check_outputs(signature_name, outputs, arrays, self.source)
+
+  def bits_per_dim(self, images):
+    """8-bit images -> `{"log_prob", "bits_per_dim"}` (`serving_default`)."""
+    return self.predict("serving_default", {"images": images})
+
+  def log_prob(self, images):
+    """Dequantized pixels in `[0, 256)` -> log-density, shape `[batch]`."""
+    return self.predict("log_prob", {"images": images})["log_prob"]
+
+  def sample(self, num_samples, temperature=1.0, seed=(0, 0)):
+    """Stateless samples -> `{"images": float32, "pixels": uint8}`."""
+    return self.predict("sample", {"num_samples": num_samples,
+                                   "temperature": temperature,
+                                   "seed": seed})
+
+  def encode(self, images):
+    """Pixels -> latent code `z` of the same shape."""
+    return self.predict("encode", {"images": images})["z"]
+
+  def decode(self, z):
+    """Latent code -> pixels."""
+    return self.predict("decode", {"z": z})["images"]
+
+  def interpolate(self, images_a, images_b, num_steps):
+    """Pairs of images -> `[batch, num_steps, H, W, C]` along the latent path.
+    """
+    return self.predict("interpolate", {"images_a": images_a,
+                                        "images_b": images_b,
+                                        "num_steps": num_steps})["images"]
+
+  def score(self, images):
+    """8-bit images -> out-of-distribution scores (`score` signature):
+    `{"bits_per_dim", "complexity_bits_per_dim", "ood_score",
+    "typicality"}` float32 `[n]` and `"is_outlier"` bool `[n]`."""
+    return self.predict("score", {"images": images})
