@@ -55,6 +55,9 @@ setuptools.setup(
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         "test": ["pytest>=8"],
         "bench": ["psutil>=5", "matplotlib>=3.8"],
+        # mkdocs build --strict (scripts/test.sh): the guides in docs/ and
+        # the API reference generated from the docstrings.
+        "docs": ["mkdocs>=1.6,<2", "mkdocstrings[python]>=1.0,<2"],
     },
     entry_points={
         "console_scripts": [

@@ -11,6 +11,6 @@ if [ ! -f "$stamp" ] || [ setup.py -nt "$stamp" ] || \
    [ requirements/constraints.txt -nt "$stamp" ]; then
   "$venv/bin/pip" install --quiet --upgrade pip
   "$venv/bin/pip" install --quiet -c requirements/constraints.txt \
-    -e ".[train,serving,test,bench]"
+    -e ".[train,serving,test,bench,docs]"
   touch "$stamp"
 fi
