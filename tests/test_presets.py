@@ -213,3 +213,25 @@ def test_exported_and_independent_of_training():
                if isinstance(node, ast.ImportFrom)]
   assert not [m for m in imported
               if m.split(".")[0] in ("training", "export")], imported
+
+
+def test_the_provenance_page_states_every_presets_architecture():
+  """docs/presets.md's table (where the numbers are traced to the papers)
+  says what each record holds."""
+  page = pathlib.Path(__file__).parents[1] / "docs" / "presets.md"
+  rows = {}
+  for line in page.read_text().splitlines():
+    cells = [c.strip(" `") for c in line.strip("|").split("|")]
+    if line.startswith("| [`") and len(cells) == 6:
+      rows[cells[0].split("]")[0].strip("[`")] = cells[1:]
+  assert set(rows) == set(presets.PRESETS)
+  for name, (dataset, image, depth, width, blocks) in rows.items():
+    preset = presets.get_preset(name)
+    model = preset.model
+    assert dataset == preset.dataset
+    assert image == "x".join(map(str, preset.image_shape))
+    assert int(depth.split()[0]) == _depth(model), name
+    assert int(width) == model.hidden_channels, name
+    per_scale = (model.num_res_blocks if isinstance(
+        model, tfnvp.RealNVPConfig) else model.depth)
+    assert int(blocks.replace("depth", "").split()[0]) == per_scale, name

@@ -365,7 +365,7 @@ def test_a_run_with_polyak_averaging_checkpoints_and_uses_the_averages(
       "--model-dir", model_dir, "--data-dir", data_dir, *SMALL,
       "--hidden-channels", "4", "--steps-per-epoch", str(steps),
       "--learning-rate", "3e-3", "--ema-decay", str(decay)]) == 0
-  assert config_lib.load_config(model_dir).ema_decay == decay
+  assert config_lib.load_config(model_dir).optimization.ema_decay == decay
   path = runs.checkpoint_paths(model_dir)[0]
   assert path.endswith(f"ckpt-{steps}")
   reader = tf.train.load_checkpoint(path)
