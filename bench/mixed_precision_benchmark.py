@@ -33,7 +33,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import benchmark
-import glow_benchmark
 import recipe_benchmark
 from glow_benchmark import Model
 

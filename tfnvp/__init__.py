@@ -54,6 +54,7 @@ from tfnvp.sampling import to_uint8
 from tfnvp.version import __version__
 
 __all__ = [
+    "__version__",
     "FlowConfig",
     "FlowModel",
     "Glow",

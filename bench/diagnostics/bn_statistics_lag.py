@@ -12,10 +12,13 @@ batches (eager, momentum 0 per batch; the library's
 
   PYTHONPATH=. python bench/diagnostics/bn_statistics_lag.py STEPS OUT_PREFIX
 """
-import json, os, sys, time
-import numpy as np
-import tensorflow as tf
+import json
+import os
+import sys
+import time
+
 import keras
+import numpy as np
 import tfnvp
 
 __all__ = []
@@ -25,7 +28,7 @@ import raw_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 train, test = raw_mnist.load()
-steps = int(sys.argv[1]); out = sys.argv[2]
+steps, out = int(sys.argv[1]), sys.argv[2]
 keras.utils.set_random_seed(0)
 flow = tfnvp.RealNVP((28, 28, 1), num_scales=2, hidden_channels=32, num_res_blocks=2)
 model = tfnvp.FlowModel(flow)
@@ -50,19 +53,24 @@ def recalibrated(k):
   owners = bn_owners()
   saved = [[v.numpy() for v in (o.moving_mean, o.moving_variance)] for o in owners]
   moms = [o.momentum for o in owners]
-  for o in owners: o.momentum = 0.0
+  for o in owners:
+    o.momentum = 0.0
   sums = [[np.zeros_like(a) for a in s] for s in saved]
   train_flow = model.flow.copy(training=True)
-  for j in range(k):
+  for _ in range(k):
     b = train[rng.integers(0, len(train), 64)].astype(np.float32) + rng.uniform(size=(64, 28, 28, 1)).astype(np.float32) * 0.999
     train_flow.log_prob(b)
     for s, o in zip(sums, owners):
-      s[0] += o.moving_mean.numpy() / k; s[1] += o.moving_variance.numpy() / k
+      s[0] += o.moving_mean.numpy() / k
+      s[1] += o.moving_variance.numpy() / k
   for s, o in zip(sums, owners):
-    o.moving_mean.assign(s[0]); o.moving_variance.assign(s[1])
+    o.moving_mean.assign(s[0])
+    o.moving_variance.assign(s[1])
   result = bpd(val), bpd(trainsub)
   for sv, o, m in zip(saved, owners, moms):
-    o.moving_mean.assign(sv[0]); o.moving_variance.assign(sv[1]); o.momentum = m
+    o.moving_mean.assign(sv[0])
+    o.moving_variance.assign(sv[1])
+    o.momentum = m
   return result
 
 records = []
@@ -72,7 +80,8 @@ class Log(keras.callbacks.Callback):
       r = dict(step=batch + 1, train_running=float(logs["bits_per_dim"]),
                val_moving=bpd(val), train_moving=bpd(trainsub))
       r["val_recal50"], r["train_recal50"] = recalibrated(50)
-      records.append(r); print(r, flush=True)
+      records.append(r)
+      print(r, flush=True)
 t0 = time.time()
 model.fit(x, batch_size=64, epochs=1, verbose=0, callbacks=[Log()])
 print("train seconds", time.time() - t0)

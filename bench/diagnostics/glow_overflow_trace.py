@@ -16,10 +16,14 @@ for each coupling, actnorm and 1x1 convolution run backwards, the largest
       STEPS OUT_PREFIX [adam|adamax] [WARMUP_STEPS] [lu|nolu]
   # STEPS=0 loads OUT_PREFIX.weights.h5 instead of training.
 """
-import json, os, sys, time
+import json
+import os
+import sys
+import time
+
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 import tfnvp
 from tfnvp import bijectors
 
@@ -30,7 +34,7 @@ import raw_mnist  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 train, test = raw_mnist.load()
-steps = int(sys.argv[1]); out = sys.argv[2]
+steps, out = int(sys.argv[1]), sys.argv[2]
 opt_name = sys.argv[3] if len(sys.argv) > 3 else "adam"
 warmup = int(sys.argv[4]) if len(sys.argv) > 4 else 0
 lu = (sys.argv[5] != "nolu") if len(sys.argv) > 5 else True
@@ -62,7 +66,8 @@ class Log(keras.callbacks.Callback):
       r["train_noise"] = bpd_noise(train[:500], model)
       r["train_mode_noise"] = float(np.mean(-model.flow.copy(training=True).log_prob(
           np.minimum(train[:500].astype(np.float32) + rng.uniform(size=train[:500].shape).astype(np.float32), 255.999)))) / (784 * np.log(2))
-      records.append(r); print(r, flush=True)
+      records.append(r)
+      print(r, flush=True)
 t0 = time.time()
 if steps:
   model.fit(x, batch_size=64, epochs=1, verbose=0, callbacks=[Log()])

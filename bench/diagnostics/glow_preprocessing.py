@@ -62,17 +62,24 @@ def main():
     model = tfnvp.FlowModel(flow, l2=0.0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     curve = []
-
-    class Log(keras.callbacks.Callback):
-
-      def on_train_batch_end(self, batch, logs=None):
-        if (batch + 1) % every == 0:
-          curve.append((batch + 1, float(np.mean(
-              tfnvp.bits_per_dim(model.flow, test_noisy)))))
-          print(cls.__name__, *curve[-1], flush=True)
-
-    model.fit(x, batch_size=64, epochs=1, verbose=0, callbacks=[Log()])
+    model.fit(x, batch_size=64, epochs=1, verbose=0,
+              callbacks=[_Log(curve, every, test_noisy, cls.__name__)])
     print(cls.__name__, "test bits/dim by step:", curve, flush=True)
+
+
+class _Log(keras.callbacks.Callback):
+  """Appends `(step, test bits/dim)` to `curve` every `every` steps."""
+
+  def __init__(self, curve, every, images, label):
+    super().__init__()
+    self.curve, self.every, self.images, self.label = (curve, every, images,
+                                                       label)
+
+  def on_train_batch_end(self, batch, logs=None):
+    if (batch + 1) % self.every == 0:
+      self.curve.append((batch + 1, float(np.mean(
+          tfnvp.bits_per_dim(self.model.flow, self.images)))))
+      print(self.label, *self.curve[-1], flush=True)
 
 
 if __name__ == "__main__":
