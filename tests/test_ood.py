@@ -302,6 +302,28 @@ def test_calibration_json_round_trip_and_corruption(calibration, tmp_path):
     tfnvp.OutlierCalibration.from_json(value, "F")
 
 
+def test_estimate_takes_any_iterable_of_batches(flow, calibration):
+  """A list, a generator or a `tf.data.Dataset` of uint8 batches (of
+  any sizes) calibrate as the array of their images does."""
+  images = _images(199, 4)
+  parts = np.split(images, [50, 51, 120])
+  for batches in (parts, (p for p in parts),
+                  tf.data.Dataset.from_tensor_slices(images).batch(64)):
+    got = tfnvp.OutlierCalibration.estimate(
+        flow, batches, false_positive_rate=0.1, source="test")
+    assert got.typical_set.num_examples == 199
+    assert got.typical_set.mean == pytest.approx(
+        calibration.typical_set.mean, rel=1e-6)
+    for name in ood.SCORES:
+      assert got.thresholds[name] == pytest.approx(
+          calibration.thresholds[name], rel=1e-5, abs=1e-5)
+  with pytest.raises(TypeError, match="`images` must be uint8 images "
+                     r"\[n, H, W, C\] or an iterable of such batches; got 3"):
+    tfnvp.OutlierCalibration.estimate(flow, 3)
+  with pytest.raises(ValueError, match="`images` holds no image"):
+    tfnvp.OutlierCalibration.estimate(flow, [])
+
+
 @pytest.mark.parametrize("kwargs, n, message", [
     (dict(false_positive_rate=0.01), 50,
      "false-positive rate of 0.01 needs at least 99 calibration images; "

@@ -73,6 +73,7 @@ tfnvp.ood.auroc(scores_in["ood_score"], scores_out["ood_score"])
      https://arxiv.org/abs/1906.02994
 """
 
+import collections.abc
 import dataclasses
 import json
 import math
@@ -84,6 +85,7 @@ import tensorflow as tf
 from tfnvp.metrics import bits_per_dim as _bits_per_dim
 
 __all__ = [
+    "DEFAULT_CALIBRATION_EXAMPLES",
     "DEFAULT_NUM_SAMPLES",
     "OutlierCalibration",
     "SCORES",
@@ -101,6 +103,11 @@ SCORES = ("bits_per_dim", "ood_score", "typicality")
 
 # Noise patterns of `pixel_bits_per_dim` by default.
 DEFAULT_NUM_SAMPLES = 4
+
+# In-distribution images to calibrate on by default (the first ones of a
+# training split): enough for the conformal quantile at false-positive rates
+# down to 1e-4, where `OutlierCalibration.estimate` needs `1 / rate - 1`.
+DEFAULT_CALIBRATION_EXAMPLES = 10_000
 
 # zlib's levels, as `tf.io.encode_png` takes them (-1: zlib's default, 6).
 _COMPRESSION_LEVELS = range(-1, 10)
@@ -295,13 +302,16 @@ def _finite_vector(values, name, minimum_size):
 
 
 def _score_batches(flow, images, settings, batch_size):
-  """NumPy `(bits_per_dim, complexity_bits_per_dim)` of every image of an
-  array, tensor or `tf.data.Dataset` of uint8 batches; `settings` =
-  `(compression, num_samples, seed)`."""
+  """NumPy `(bits_per_dim, complexity_bits_per_dim)` of every image of a
+  uint8 array or tensor (in batches of `batch_size`) or of an iterable of
+  uint8 batches; `settings` = `(compression, num_samples, seed)`."""
   compression, num_samples, seed = settings
-  if not isinstance(images, tf.data.Dataset):
+  if isinstance(images, np.ndarray) or tf.is_tensor(images):
     images = _check_flow_images(flow, images)
     images = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
+  elif not isinstance(images, collections.abc.Iterable):
+    raise TypeError("`images` must be uint8 images [n, H, W, C] or an "
+                    f"iterable of such batches; got {images!r}.")
   score_fn = tf.function(
       lambda x: (pixel_bits_per_dim(flow, x, num_samples, seed),
                  complexity_bits_per_dim(x, compression)),
@@ -465,9 +475,11 @@ class OutlierCalibration:
 
     Args:
       flow: see `pixel_bits_per_dim`.
-      images: uint8 `[n, H, W, C]` (array or tensor), or a `tf.data.Dataset`
-        of such batches; `n >= 2` in all and at least
-        `1 / false_positive_rate - 1` (else the quantile is undefined).
+      images: uint8 `[n, H, W, C]` (a NumPy array or a tensor), or any
+        iterable of such batches (a `tf.data.Dataset` such as
+        `tfnvp.data.pixel_batches`, a list, a generator); `n >= 2` in all
+        and at least `1 / false_positive_rate - 1` (else the quantile is
+        undefined).
       false_positive_rate: in `(0, 1)`.
       score: the score of `is_outlier`, a name of `SCORES`.
       compression: see `complexity_bits_per_dim`.
@@ -480,9 +492,17 @@ class OutlierCalibration:
       An `OutlierCalibration`.
 
     Raises:
-      TypeError: images that are not uint8.
+      TypeError: images that are not uint8 or not iterable.
       ValueError: bad shapes, rates, names or too few images; non-finite
         bits/dim (the flow and these images do not fit together).
+
+    #### Examples
+
+    ```python
+    train = tfnvp.data.pixel_batches("mnist", "train", num_examples=10_000)
+    calibration = tfnvp.OutlierCalibration.estimate(
+        flow, train, false_positive_rate=0.05, source="mnist train[:10000]")
+    ```
     """
     _check_rate(false_positive_rate)
     _check_score(score)

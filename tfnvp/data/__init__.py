@@ -37,12 +37,10 @@ from tfnvp.data.specs import get_spec
 
 __all__ = [
     "DATASETS",
-    "DEFAULT_CALIBRATION_EXAMPLES",
     "DEFAULT_EVAL_SEED",
     "DatasetSpec",
     "MAX_DEQUANTIZED_VALUE",
     "RAW_DATA_DIR_ENV",
-    "calibrate",
     "dequantize",
     "get_spec",
     "make_dataset",
@@ -54,10 +52,8 @@ __all__ = [
 
 # The names of the modules that import TensorFlow Datasets: name -> module.
 _TFDS_NAMES = {
-    "DEFAULT_CALIBRATION_EXAMPLES": "pipelines",
     "DEFAULT_EVAL_SEED": "pipelines",
     "RAW_DATA_DIR_ENV": "preparation",
-    "calibrate": "pipelines",
     "make_dataset": "pipelines",
     "pixel_batches": "pipelines",
     "prepare": "preparation",

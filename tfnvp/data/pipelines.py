@@ -16,25 +16,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfnvp import ood
 from tfnvp.data.preparation import prepare
 from tfnvp.data.preprocessing import preprocess_image
 from tfnvp.data.specs import get_spec
 
-__all__ = [
-    "DEFAULT_CALIBRATION_EXAMPLES",
-    "DEFAULT_EVAL_SEED",
-    "calibrate",
-    "make_dataset",
-    "pixel_batches",
-]
+__all__ = ["DEFAULT_EVAL_SEED", "make_dataset", "pixel_batches"]
 
 # Seed of the evaluation dequantization noise when `make_dataset` gets no
 # `seed`.
 DEFAULT_EVAL_SEED = 0
-
-# Images `calibrate` reads by default.
-DEFAULT_CALIBRATION_EXAMPLES = 10_000
 
 _AUTOTUNE = tf.data.AUTOTUNE
 
@@ -246,8 +236,8 @@ def pixel_batches(
 ) -> tf.data.Dataset:
   """uint8 batches of a split, preprocessed for evaluation, undequantized.
 
-  The input of `tfnvp.ood`'s scores: `make_dataset(..., training=False,
-  dequantized=False, drop_remainder=False)`.
+  The input of `tfnvp.ood`'s scores and calibration: `make_dataset(...,
+  training=False, dequantized=False, drop_remainder=False)`.
 
   Args:
     name: Supported TFDS name.
@@ -277,44 +267,3 @@ def pixel_batches(
       training=False, data_dir=data_dir, raw_data_dir=raw_data_dir,
       num_examples=num_examples, drop_remainder=False, dequantized=False)
 
-
-def calibrate(
-    flow,
-    name: str,
-    split: str | None = None,
-    num_examples: int = DEFAULT_CALIBRATION_EXAMPLES,
-    *,
-    false_positive_rate: float = 0.05,
-    score: str = "ood_score",
-    batch_size: int = 256,
-    data_dir: str | None = None,
-    raw_data_dir: str | None = None,
-) -> ood.OutlierCalibration:
-  """A `tfnvp.OutlierCalibration` of `flow` on images of a dataset.
-
-  Args:
-    flow: A `tfnvp.RealNVP` or `tfnvp.Glow` of the dataset's images.
-    name: Supported TFDS name.
-    split: TFDS split, or None for the spec's `train_split`.
-    num_examples: Its first `num_examples` images.
-    false_positive_rate: See `OutlierCalibration.estimate`.
-    score: See `OutlierCalibration.estimate`.
-    batch_size: Images per `log_prob` call.
-    data_dir: TFDS data directory.
-    raw_data_dir: See `resolve_raw_data_dir`.
-
-  Returns:
-    The calibration; its `source` names the dataset and images.
-
-  Raises:
-    ValueError: A dataset of other images than `flow`'s, bad arguments.
-    FileNotFoundError: See `prepare`.
-  """
-  split = get_spec(name).train_split if split is None else split
-  images = pixel_batches(
-      name, split, batch_size, num_examples=num_examples,
-      image_shape=flow.image_shape, data_dir=data_dir,
-      raw_data_dir=raw_data_dir)
-  return ood.OutlierCalibration.estimate(
-      flow, images, false_positive_rate=false_positive_rate, score=score,
-      source=f"{name} {split}[:{num_examples}]")
