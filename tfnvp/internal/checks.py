@@ -3,13 +3,41 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["check_int", "check_sample_shape"]
+__all__ = [
+    "check_finite_vector",
+    "check_fraction",
+    "check_int",
+    "check_sample_shape",
+]
 
 
 def check_int(name, value, minimum):
   """Raises `ValueError` unless `value` is an `int` (not `bool`) >= `minimum`."""
   if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
     raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+
+
+def check_fraction(name, value):
+  """Raises `ValueError` unless `value` is an `int` or `float` (not `bool`)
+  in `(0, 1)`."""
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+      0 < value < 1):
+    raise ValueError(f"`{name}` must be a float in (0, 1); got {value!r}.")
+
+
+def check_finite_vector(name, values, minimum_size):
+  """`values` as a float64 NumPy vector of at least `minimum_size` finite
+  values, or `ValueError` naming `name`, the shape or the count of NaN and
+  inf."""
+  values = np.asarray(values, dtype=np.float64)
+  if values.ndim != 1 or values.size < minimum_size:
+    raise ValueError(f"`{name}` must be a vector of at least {minimum_size} "
+                     f"values; got shape {values.shape}.")
+  bad = ~np.isfinite(values)
+  if bad.any():
+    raise ValueError(f"`{name}` must be finite; got {int(bad.sum())} NaN or "
+                     f"inf of {values.size} values.")
+  return values
 
 
 def check_sample_shape(sample_shape, name="sample_shape"):
