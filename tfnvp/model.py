@@ -10,6 +10,9 @@ import tensorflow as tf
 from tfnvp.averaging import PolyakAverage
 from tfnvp.config import ModelConfig
 from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.internal.checks import is_number
+from tfnvp.internal.dequantization import add_noise
+from tfnvp.internal.units import nats_to_bits_per_dim
 from tfnvp.networks.moving_moments import MovingMoments
 
 __all__ = ["FlowModel", "regularized_variables"]
@@ -174,19 +177,16 @@ class FlowModel(keras.Model):
           f"`dtype` must be the flow's, {flow.dtype.name!r}; got "
           f"{dtype.name!r}. Mixed precision is the flow's `network_dtype`.")
     super().__init__(dtype=dtype, **kwargs)
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (
-        math.isfinite(l2) and l2 >= 0):
+    if not is_number(l2) or not (math.isfinite(l2) and l2 >= 0):
       raise ValueError(f"`l2` must be a finite number >= 0; got {l2!r}.")
     if clip_norm is not None and (
-        isinstance(clip_norm, bool) or
-        not isinstance(clip_norm, (int, float)) or
+        not is_number(clip_norm) or
         not (math.isfinite(clip_norm) and clip_norm > 0)):
       raise ValueError(
           f"`clip_norm` must be a finite number > 0 or None; got "
           f"{clip_norm!r}.")
     if ema_decay is not None and (
-        isinstance(ema_decay, bool) or
-        not isinstance(ema_decay, (int, float)) or not 0 <= ema_decay < 1):
+        not is_number(ema_decay) or not 0 <= ema_decay < 1):
       raise ValueError(f"`ema_decay` must be a number in [0, 1) or None; got "
                        f"{ema_decay!r}.")
     self.model_config = ModelConfig.from_flow(flow)
@@ -384,10 +384,8 @@ class FlowModel(keras.Model):
       with tf.control_dependencies(checks):
         images = tf.cast(images, dtype)
       if training:
-        # In float, `k + u` rounds up to `k + 1` for `u` near 1: clamp into
-        # the pixel's own interval `[k, k + 1)`.
-        noisy = images + tf.random.uniform(tf.shape(images), dtype=dtype)
-        return tf.minimum(noisy, tf.math.nextafter(images + 1.0, images))
+        return add_noise(
+            images, tf.random.uniform(tf.shape(images), dtype=dtype))
       return images + 0.5
     if images.dtype.is_floating and images.dtype != dtype:
       images = tf.cast(images, dtype)
@@ -401,7 +399,7 @@ class FlowModel(keras.Model):
     nll = -log_prob
     self.loss_tracker.update_state(nll)
     self.bits_per_dim_tracker.update_state(
-        nll / (self._num_dims * math.log(2.0)))
+        nats_to_bits_per_dim(nll, self._num_dims))
     results = {m.name: m.result() for m in self.metrics}
     if _in_multi_worker_mode():
       # Keras 3.15 reduces a multi-worker step's outputs with

@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 from tfnvp.data.preparation import prepare
 from tfnvp.data.preprocessing import preprocess_image
 from tfnvp.data.specs import get_spec
+from tfnvp.internal.checks import is_number
 
 __all__ = ["DEFAULT_EVAL_SEED", "make_dataset", "pixel_batches"]
 
@@ -30,8 +31,7 @@ _AUTOTUNE = tf.data.AUTOTUNE
 
 
 def _check_positive_int(name: str, value: object) -> None:
-  is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-  if not is_int or value <= 0:
+  if not is_number(value, (int, np.integer)) or value <= 0:
     raise ValueError(f"{name} must be a positive int, got {name}={value!r}")
 
 
@@ -122,9 +122,7 @@ def make_dataset(
     _check_positive_int("shuffle_buffer", shuffle_buffer)
   if num_examples is not None:
     _check_positive_int("num_examples", num_examples)
-  if seed is not None and (
-      isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-  ):
+  if seed is not None and not is_number(seed, (int, np.integer)):
     raise ValueError(f"seed must be an int or None, got seed={seed!r}")
   if not isinstance(split, str) or not split:
     raise ValueError(f"split must be a non-empty string, got split={split!r}")

@@ -25,15 +25,13 @@ not to this module. Needs TensorFlow only, not TensorFlow Datasets.
 
 from typing import Sequence
 
-import numpy as np
 import tensorflow as tf
 
 from tfnvp.data.specs import DatasetSpec
+from tfnvp.internal.dequantization import MAX_DEQUANTIZED_VALUE
+from tfnvp.internal.dequantization import add_noise
 
 __all__ = ["MAX_DEQUANTIZED_VALUE", "dequantize", "preprocess_image"]
-
-# Largest float32 value below 256: the largest value `dequantize` returns.
-MAX_DEQUANTIZED_VALUE = float(np.nextafter(np.float32(256.0), np.float32(0.0)))
 
 
 def dequantize(
@@ -78,9 +76,7 @@ def dequantize(
   else:
     noise = tf.random.stateless_uniform(
         tf.shape(x), seed=seed, dtype=tf.float32)
-  # The largest float32 below x + 1 (x + 1 is exact for 8-bit values).
-  upper = tf.math.nextafter(x + 1.0, x)
-  return tf.minimum(x + noise, upper)
+  return add_noise(x, noise)
 
 
 def _resize_smaller_side(image: tf.Tensor, target: int) -> tf.Tensor:

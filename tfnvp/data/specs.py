@@ -10,6 +10,8 @@ import dataclasses
 from types import MappingProxyType
 from typing import Mapping
 
+from tfnvp.internal.shapes import check_image_shape
+
 __all__ = ["DATASETS", "DatasetSpec", "get_spec"]
 
 
@@ -47,10 +49,7 @@ class DatasetSpec:
   notes: str = ""
 
   def __post_init__(self) -> None:
-    if len(self.image_shape) != 3 or min(self.image_shape) <= 0:
-      raise ValueError(
-          f"image_shape must be 3 positive ints, got {self.image_shape!r}"
-      )
+    check_image_shape(self.image_shape)
     if self.crop_box is not None and (
         len(self.crop_box) != 4
         or min(self.crop_box[:2]) < 0

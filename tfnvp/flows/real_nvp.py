@@ -10,11 +10,11 @@ from tensorflow_probability import bijectors as tfb
 from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.image_flow import ImageFlow
-from tfnvp.flows.image_flow import check_image_shape
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.precision import network_policy
 from tfnvp.internal.precision import resolve_network_dtype
+from tfnvp.internal.shapes import check_image_shape
 
 __all__ = ["CouplingSpec", "RealNVP", "RealNVPLayers", "coupling_plan"]
 

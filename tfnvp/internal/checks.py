@@ -8,20 +8,38 @@ __all__ = [
     "check_fraction",
     "check_int",
     "check_sample_shape",
+    "is_number",
 ]
+
+
+def is_number(value, types=(int, float)):
+  """Whether `value` is an instance of `types` and not a `bool`.
+
+  Python's `bool` is an `int` (`isinstance(True, int)`), so an argument
+  that must be a number (`types=(int, float)`, the default) or an integer
+  (`types=int`, or `(int, np.integer)` to take NumPy's too) refuses
+  `True` and `False` through this test.
+
+  Args:
+    value: any object.
+    types: a type or a tuple of types, as for `isinstance`.
+
+  Returns:
+    A Python `bool`.
+  """
+  return isinstance(value, types) and not isinstance(value, bool)
 
 
 def check_int(name, value, minimum):
   """Raises `ValueError` unless `value` is an `int` (not `bool`) >= `minimum`."""
-  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+  if not is_number(value, int) or value < minimum:
     raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
 
 
 def check_fraction(name, value):
   """Raises `ValueError` unless `value` is an `int` or `float` (not `bool`)
   in `(0, 1)`."""
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-      0 < value < 1):
+  if not is_number(value) or not 0 < value < 1:
     raise ValueError(f"`{name}` must be a float in (0, 1); got {value!r}.")
 
 
@@ -61,8 +79,7 @@ def check_sample_shape(sample_shape, name="sample_shape"):
   entries = np.asarray(static, dtype=object).reshape([-1]).tolist() if (
       np.ndim(static)) else [static]
   if np.ndim(static) > 1 or not all(
-      isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
-      and d >= 0 for d in entries):
+      is_number(d, (int, np.integer)) and d >= 0 for d in entries):
     raise ValueError(f"`{name}` must be an int >= 0 or a list of them; got "
                      f"{sample_shape!r}.")
   return [int(d) for d in entries]

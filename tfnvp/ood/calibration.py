@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfnvp.internal.checks import check_finite_vector
 from tfnvp.internal.checks import check_fraction
+from tfnvp.internal.checks import is_number
 from tfnvp.ood.scores import DEFAULT_NUM_SAMPLES
 from tfnvp.ood.scores import check_compression
 from tfnvp.ood.scores import check_flow_images
@@ -104,13 +105,11 @@ class TypicalSet:
   def __post_init__(self):
     for name in ("mean", "stddev"):
       value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(
-          value, (int, float)) or not math.isfinite(value):
+      if not is_number(value) or not math.isfinite(value):
         raise ValueError(f"`{name}` must be a finite float; got {value!r}.")
     if self.stddev <= 0:
       raise ValueError(f"`stddev` must be > 0; got {self.stddev!r}.")
-    if isinstance(self.num_examples, bool) or not isinstance(
-        self.num_examples, int) or self.num_examples < 2:
+    if not is_number(self.num_examples, int) or self.num_examples < 2:
       raise ValueError("`num_examples` must be an int >= 2; got "
                        f"{self.num_examples!r}.")
 
@@ -197,8 +196,8 @@ class OutlierCalibration:
     _check_score(self.score)
     if not isinstance(self.thresholds, dict) or set(
         self.thresholds) != set(SCORES) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and
-            math.isfinite(v) for v in self.thresholds.values()):
+            is_number(v) and math.isfinite(v)
+            for v in self.thresholds.values()):
       raise ValueError(f"`thresholds` must map each of {list(SCORES)} to a "
                        f"finite float; got {self.thresholds!r}.")
     check_fraction("false_positive_rate", self.false_positive_rate)

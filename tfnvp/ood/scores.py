@@ -17,6 +17,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfnvp.internal.checks import is_number
+from tfnvp.internal.dequantization import add_noise
+from tfnvp.internal.units import nats_to_bits_per_dim
 from tfnvp.metrics import bits_per_dim as _bits_per_dim
 
 __all__ = [
@@ -56,7 +59,7 @@ def _check_images(images, name="images"):
 
 def check_compression(compression):
   """`ValueError` unless `compression` is a zlib level, an int in -1..9."""
-  if not isinstance(compression, int) or isinstance(compression, bool) or (
+  if not is_number(compression, int) or (
       compression not in _COMPRESSION_LEVELS):
     raise ValueError("`compression` must be an int in -1..9 (zlib's level); "
                      f"got {compression!r}.")
@@ -118,11 +121,10 @@ def check_flow_images(flow, images):
 
 def check_samples(num_samples, seed):
   """`ValueError` unless `num_samples` is an int >= 0 and `seed` an int."""
-  if not isinstance(num_samples, int) or isinstance(num_samples, bool) or (
-      num_samples < 0):
+  if not is_number(num_samples, int) or num_samples < 0:
     raise ValueError("`num_samples` must be an int >= 0 (0: the pixel "
                      f"centres); got {num_samples!r}.")
-  if not isinstance(seed, int) or isinstance(seed, bool):
+  if not is_number(seed, int):
     raise ValueError(f"`seed` must be an int; got {seed!r}.")
 
 
@@ -175,13 +177,12 @@ def pixel_bits_per_dim(flow, images, num_samples=DEFAULT_NUM_SAMPLES,
   event = list(flow.event_shape)
   noise = tf.random.stateless_uniform([num_samples, 1, *event], [seed, 0],
                                       dtype=flow.dtype)
-  # As `tfnvp.data.dequantize`: x + u stays below x + 1 after rounding.
-  shifted = tf.minimum(x + noise, tf.math.nextafter(x + 1.0, x))
+  shifted = add_noise(x, noise)
   log_probs = tf.reshape(flow.log_prob(tf.reshape(shifted, [-1, *event])),
                          [num_samples, -1])
   log_p = tf.reduce_logsumexp(log_probs, axis=0) - tf.math.log(
       tf.constant(num_samples, flow.dtype))
-  return tf.cast(-log_p / (math.prod(event) * math.log(2.0)), tf.float32)
+  return tf.cast(nats_to_bits_per_dim(-log_p, math.prod(event)), tf.float32)
 
 
 def ood_score(flow, images, compression=9,
