@@ -9,6 +9,7 @@ from tensorflow_probability import bijectors as tfb
 from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.flows.image_flow import check_flow_dtype
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.precision import network_policy
@@ -182,8 +183,8 @@ def _build_flow(layers, training, validate_args):
 class Glow(ImageFlow):
   """Glow's multi-level flow over `[H, W, C]` images [1].
 
-  A `tfd.TransformedDistribution` of a standard normal over the event
-  `[H, W, C]`, pushed through the inverse of the data-to-latent map
+  An `ImageFlow`: a standard normal over `[H, W, C]` pushed through the
+  inverse of the data-to-latent map
 
   ```none
   f = level_0 o preprocess                       # applied right to left
@@ -268,9 +269,7 @@ class Glow(ImageFlow):
                network_dtype=None, validate_args=False, name="Glow"):
     parameters = dict(locals())
     image_shape = check_image_shape(image_shape)
-    dtype = tf.as_dtype(dtype)
-    if dtype not in (tf.float32, tf.float64):
-      raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+    dtype = check_flow_dtype(dtype)
     expected = dict(image_shape=image_shape, num_levels=num_levels,
                     depth=depth, hidden_channels=hidden_channels,
                     coupling=coupling, lu_decomposed=bool(lu_decomposed),
@@ -295,7 +294,5 @@ class Glow(ImageFlow):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
-    # No tensor-valued parameters: the weights live in `layers`, a Keras
-    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
-    # handle (see `ImageFlow`).
+    # As `ImageFlow`'s; TFP warns about inherited ones.
     return dict()

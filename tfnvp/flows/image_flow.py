@@ -8,7 +8,15 @@ from tfnvp.internal.checks import check_sample_shape
 from tfnvp.internal.dequantization import pixel_range_assertions
 from tfnvp.internal.precision import resolve_network_dtype
 
-__all__ = ["ImageFlow", "check_layers"]
+__all__ = ["ImageFlow", "check_flow_dtype", "check_layers"]
+
+
+def check_flow_dtype(dtype):
+  """`dtype` as a `tf.DType`, `float32` or `float64`, or `ValueError`."""
+  dtype = tf.as_dtype(dtype)
+  if dtype not in (tf.float32, tf.float64):
+    raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+  return dtype
 
 
 def check_layers(layers, expected, network_dtype, dtype):
@@ -107,6 +115,10 @@ class ImageFlow(tfd.TransformedDistribution):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
+    # No tensor-valued parameters: the weights live in `layers`, a Keras
+    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
+    # handle (see above). Every subclass defines its own, to the same
+    # effect: TFP warns about a distribution that inherits them.
     return dict()
 
   @property

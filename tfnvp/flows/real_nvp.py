@@ -10,6 +10,7 @@ from tensorflow_probability import bijectors as tfb
 from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.flows.image_flow import check_flow_dtype
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.precision import network_policy
@@ -188,8 +189,8 @@ def _build_flow(plan, layers, training, validate_args):
 class RealNVP(ImageFlow):
   """Real NVP's multi-scale flow over `[H, W, C]` images [1].
 
-  A `tfd.TransformedDistribution` of a standard normal over the event
-  `[H, W, C]`, pushed through the inverse of the data-to-latent map
+  An `ImageFlow`: a standard normal over `[H, W, C]` pushed through the
+  inverse of the data-to-latent map
 
   ```none
   f = scale_0 o LogitTransform(logit_alpha)       # applied right to left
@@ -289,9 +290,7 @@ class RealNVP(ImageFlow):
     plan = coupling_plan(image_shape, num_scales)
     check_int("hidden_channels", hidden_channels, 1)
     check_int("num_res_blocks", num_res_blocks, 0)
-    dtype = tf.as_dtype(dtype)
-    if dtype not in (tf.float32, tf.float64):
-      raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}.")
+    dtype = check_flow_dtype(dtype)
     if layers is None:
       layers = RealNVPLayers(image_shape, num_scales, hidden_channels,
                              num_res_blocks, batch_norm_momentum,
@@ -316,9 +315,7 @@ class RealNVP(ImageFlow):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
-    # No tensor-valued parameters: the weights live in `layers`, a Keras
-    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
-    # handle (see `ImageFlow`).
+    # As `ImageFlow`'s; TFP warns about inherited ones.
     return dict()
 
   @property
