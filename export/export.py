@@ -120,8 +120,7 @@ def build_parser():
                           "%(default)s)")
   group.add_argument("--raw-data-dir", default=None,
                      help="folder of original dataset files for offline "
-                          "TFDS preparation (default: "
-                          "$TFNVP_RAW_DATA_DIR)")
+                          "TFDS preparation (default: $TFNVP_RAW_DATA_DIR)")
   group.add_argument("--data-dir", default=None, help="TFDS data folder")
   return parser
 
