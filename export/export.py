@@ -11,16 +11,15 @@ By default the export is calibrated for outlier detection on the first
 10,000 images of the run's training split (`tfnvp.OutlierCalibration`),
 which adds the `score` signature; that reads the dataset (`tfnvp.data`, the
 `data` extra; `--raw-data-dir` offline). `--calibration-examples 0` skips
-it.
+it, and then needs no TensorFlow Datasets.
 """
 
 import sys
 
-from . import cli
-from tfnvp import data
 from tfnvp import ood
 from tfnvp import runs
 
+from . import cli
 from . import serving
 from .contract import SIGNATURES
 from .endpoints import DEFAULT_MAX_INTERPOLATION_STEPS
@@ -33,7 +32,7 @@ def export_run(model_dir, output, *, checkpoint=None,
                max_samples=DEFAULT_MAX_SAMPLES,
                max_interpolation_steps=DEFAULT_MAX_INTERPOLATION_STEPS,
                overwrite=False, calibration_split=None,
-               calibration_examples=data.DEFAULT_CALIBRATION_EXAMPLES,
+               calibration_examples=ood.DEFAULT_CALIBRATION_EXAMPLES,
                false_positive_rate=0.05, outlier_score="ood_score",
                data_dir=None, raw_data_dir=None):
   """Exports the newest (or the given) checkpoint of `model_dir` to `output`.
@@ -41,9 +40,11 @@ def export_run(model_dir, output, *, checkpoint=None,
   A run trained with Polyak averaging (`--ema-decay`) is exported with its
   averaged weights (`tfnvp.runs.load_run`). With `calibration_examples >
   0`, the export is calibrated and gets the `score`
-  signature (`tfnvp.data.calibrate` on the run's dataset, its
-  `calibration_split` or training split); `calibration_examples=0`
-  exports without it.
+  signature (`tfnvp.OutlierCalibration.estimate` on the first
+  `calibration_examples` images of the run's dataset's `calibration_split`
+  or training split, from `tfnvp.data.pixel_batches`);
+  `calibration_examples=0` exports without it, and without importing
+  `tfnvp.data` (TensorFlow Datasets, the `data` extra).
 
   Returns:
     `(output, checkpoint_path, calibration or None)`.
@@ -54,16 +55,26 @@ def export_run(model_dir, output, *, checkpoint=None,
     FileExistsError: `output` exists and `overwrite` is False.
     ValueError: `output` does not end in a numeric version, bad limits, a
       corrupted `config.json` or checkpoint (named in the message), or a
-      bad calibration argument (see `tfnvp.data.calibrate`).
+      bad calibration argument (see `tfnvp.data.pixel_batches` and
+      `tfnvp.OutlierCalibration.estimate`).
+    ImportError: a calibration without TensorFlow Datasets.
   """
   serving.check_export_dir(output, overwrite)
   run = runs.load_run(model_dir, checkpoint)
   calibration = None
   if calibration_examples:
-    calibration = data.calibrate(
-        run.flow, run.config.get("dataset"), calibration_split,
-        calibration_examples, false_positive_rate=false_positive_rate,
-        score=outlier_score, data_dir=data_dir, raw_data_dir=raw_data_dir)
+    # Only a calibration reads a dataset, hence needs the data extra.
+    from tfnvp import data  # pylint: disable=g-import-not-at-top
+    name = run.config.get("dataset")
+    split = (data.get_spec(name).train_split if calibration_split is None
+             else calibration_split)
+    images = data.pixel_batches(
+        name, split, num_examples=calibration_examples,
+        image_shape=run.flow.image_shape, data_dir=data_dir,
+        raw_data_dir=raw_data_dir)
+    calibration = ood.OutlierCalibration.estimate(
+        run.flow, images, false_positive_rate=false_positive_rate,
+        score=outlier_score, source=f"{name} {split}[:{calibration_examples}]")
   serving.export_saved_model(
       run.flow, output, calibration=calibration, max_samples=max_samples,
       max_interpolation_steps=max_interpolation_steps, overwrite=overwrite)
@@ -101,7 +112,7 @@ def build_parser():
                      help="TFDS split (default: the dataset's training "
                           "split)")
   group.add_argument("--calibration-examples", type=cli.nonnegative_int,
-                     default=data.DEFAULT_CALIBRATION_EXAMPLES,
+                     default=ood.DEFAULT_CALIBRATION_EXAMPLES,
                      help="its first N images (default: %(default)s); 0: "
                           "no calibration and no `score` signature")
   group.add_argument("--false-positive-rate", type=cli.fraction,
@@ -114,8 +125,7 @@ def build_parser():
                           "%(default)s)")
   group.add_argument("--raw-data-dir", default=None,
                      help="folder of original dataset files for offline "
-                          f"TFDS preparation (default: "
-                          f"${data.RAW_DATA_DIR_ENV})")
+                          "TFDS preparation (default: $TFNVP_RAW_DATA_DIR)")
   group.add_argument("--data-dir", default=None, help="TFDS data folder")
   return parser
 
@@ -136,15 +146,18 @@ def main(argv=None):
   parser = build_parser()
   args = parser.parse_args(argv)
   with cli.errors_exit(parser):
-    output, path, calibration = export_run(
-        args.model_dir, args.output, checkpoint=args.checkpoint,
-        max_samples=args.max_samples,
-        max_interpolation_steps=args.max_interpolation_steps,
-        overwrite=args.overwrite, calibration_split=args.calibration_split,
-        calibration_examples=args.calibration_examples,
-        false_positive_rate=args.false_positive_rate,
-        outlier_score=args.outlier_score, data_dir=args.data_dir,
-        raw_data_dir=args.raw_data_dir)
+    try:
+      output, path, calibration = export_run(
+          args.model_dir, args.output, checkpoint=args.checkpoint,
+          max_samples=args.max_samples,
+          max_interpolation_steps=args.max_interpolation_steps,
+          overwrite=args.overwrite, calibration_split=args.calibration_split,
+          calibration_examples=args.calibration_examples,
+          false_positive_rate=args.false_positive_rate,
+          outlier_score=args.outlier_score, data_dir=args.data_dir,
+          raw_data_dir=args.raw_data_dir)
+    except ImportError as err:  # a calibration without the data extra
+      parser.error(str(err))
   print(f"checkpoint: {path}")
   print(f"exported: {output}")
   signatures = [s for s in SIGNATURES if s != "score" or calibration]

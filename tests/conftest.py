@@ -1,5 +1,5 @@
-"""Test-session setup: two logical CPU devices, seeded weights per test, and
-real MNIST data prepared once."""
+"""Test-session setup: two logical CPU devices, seeded weights per test, real
+MNIST data prepared once, and TFDS's mock of every supported dataset."""
 
 import os
 import time
@@ -18,6 +18,7 @@ tf.config.set_logical_device_configuration(
 import keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from tests.data import mock_tfds  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tfnvp import data  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
@@ -62,3 +63,19 @@ def data_dir(tmp_path_factory):
   seconds = time.perf_counter() - start
   print(f"prepared mnist + fashion_mnist in {seconds:.1f} s")
   return str(root)
+
+
+@pytest.fixture(scope="session")
+def mock_root(tmp_path_factory):
+  """A mock `data_dir` with the metadata of every supported dataset."""
+  root = tmp_path_factory.mktemp("mock_tfds")
+  for name in sorted(data.DATASETS):
+    mock_tfds.write_metadata(str(root), name)
+  return str(root)
+
+
+@pytest.fixture
+def mocked(mock_root):
+  """TFDS mocked for the duration of one test."""
+  with mock_tfds.mocked(mock_root):
+    yield mock_root

@@ -15,7 +15,7 @@ import tfnvp
 from tfnvp import presets
 from tfnvp.flows import coupling_plan
 
-# The image shapes of tfnvp/data.py's DATASETS, hard-coded: the library
+# The image shapes of tfnvp/data/specs.py's DATASETS, hard-coded: the library
 # must not depend on training/.
 _DATASET_SHAPES = {
     "mnist": (28, 28, 1),

@@ -9,8 +9,8 @@ model = tfnvp.FlowModel(flow)            # Keras: compile, fit, save, load_model
 score = tfnvp.ood_score(flow, uint8_images)   # outlier score, tfnvp.ood
 ```
 
-`tfnvp.data` (the TFDS datasets) needs the `data` extra and is not imported
-here.
+`tfnvp.data` (the TFDS datasets) is not imported here; its preparation and
+pipelines need the `data` extra.
 
 The apps install with the library: `tfnvp.training` (`tfnvp-train`,
 `tfnvp-evaluate`) and `tfnvp.export` (`tfnvp-export`, the serving clients).

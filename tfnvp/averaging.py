@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tfnvp.internal.checks import is_number
+
 __all__ = ["PolyakAverage"]
 
 
@@ -59,16 +61,14 @@ class PolyakAverage(keras.layers.Layer):
 
   def __init__(self, decay, shapes, **kwargs):
     super().__init__(**kwargs)
-    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not (
-        0.0 <= decay < 1.0):
+    if not is_number(decay) or not 0.0 <= decay < 1.0:
       raise ValueError(f"`decay` must be a number in [0, 1); got {decay!r}.")
     try:
       self.shapes = tuple(tuple(shape) for shape in shapes)
     except TypeError:
       self.shapes = None
     if self.shapes is None or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0
-        for shape in self.shapes for d in shape):
+        is_number(d, int) and d >= 0 for shape in self.shapes for d in shape):
       raise ValueError("`shapes` must be a list of shapes (lists of ints >= "
                        f"0); got {shapes!r}.")
     self.decay = float(decay)

@@ -1,6 +1,6 @@
 """Bits per dimension, Real NVP's reported metric."""
 
-import math
+from tfnvp.internal.units import nats_to_bits_per_dim
 
 __all__ = ["bits_per_dim"]
 
@@ -43,4 +43,4 @@ def bits_per_dim(distribution, x, **log_prob_kwargs):
     raise ValueError("`distribution` must have a fully defined, non-empty "
                      f"event shape; got {event_shape}.")
   log_prob = distribution.log_prob(x, **log_prob_kwargs)
-  return -log_prob / (event_shape.num_elements() * math.log(2.0))
+  return nats_to_bits_per_dim(-log_prob, event_shape.num_elements())

@@ -11,6 +11,8 @@ from tfnvp.averaging import PolyakAverage
 from tfnvp.flows.config import FlowConfig
 from tfnvp.internal.checks import check_number
 from tfnvp.flows.image_flow import ImageFlow
+from tfnvp.internal.dequantization import add_noise
+from tfnvp.internal.units import nats_to_bits_per_dim
 from tfnvp.networks.moving_moments import MovingMoments
 
 __all__ = ["FlowModel", "regularized_variables"]
@@ -373,10 +375,8 @@ class FlowModel(keras.Model):
       with tf.control_dependencies(checks):
         images = tf.cast(images, dtype)
       if training:
-        # In float, `k + u` rounds up to `k + 1` for `u` near 1: clamp into
-        # the pixel's own interval `[k, k + 1)`.
-        noisy = images + tf.random.uniform(tf.shape(images), dtype=dtype)
-        return tf.minimum(noisy, tf.math.nextafter(images + 1.0, images))
+        return add_noise(
+            images, tf.random.uniform(tf.shape(images), dtype=dtype))
       return images + 0.5
     if images.dtype.is_floating and images.dtype != dtype:
       images = tf.cast(images, dtype)
@@ -390,7 +390,7 @@ class FlowModel(keras.Model):
     nll = -log_prob
     self.loss_tracker.update_state(nll)
     self.bits_per_dim_tracker.update_state(
-        nll / (self._num_dims * math.log(2.0)))
+        nats_to_bits_per_dim(nll, self._num_dims))
     results = {m.name: m.result() for m in self.metrics}
     if _in_multi_worker_mode():
       # Keras 3.15 reduces a multi-worker step's outputs with

@@ -6,6 +6,7 @@ import numbers
 import tensorflow as tf
 
 from tfnvp.internal.checks import check_sample_shape
+from tfnvp.internal.checks import is_number
 
 __all__ = ["sample_at_temperature", "to_uint8"]
 
@@ -65,8 +66,7 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
                           temperature])
     with tf.control_dependencies([check]):
       temperature = tf.identity(temperature)
-  elif (isinstance(temperature, bool) or
-        not isinstance(temperature, numbers.Real) or
+  elif (not is_number(temperature, numbers.Real) or
         not (math.isfinite(temperature) and temperature > 0)):
     raise ValueError(
         f"`temperature` must be a finite real number > 0; got "

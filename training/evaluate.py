@@ -55,7 +55,7 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
 
 def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
                  num_examples=None,
-                 calibration_examples=data.DEFAULT_CALIBRATION_EXAMPLES,
+                 calibration_examples=ood.DEFAULT_CALIBRATION_EXAMPLES,
                  false_positive_rate=0.05, true_positive_rate=0.95,
                  data_dir=None, raw_data_dir=None, run=None):
   """How each score of `tfnvp.ood` tells the run's test images from outliers.
@@ -85,10 +85,14 @@ def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
       dataset, None, batch_size, num_examples=num_examples,
       image_shape=run.flow.image_shape, data_dir=data_dir,
       raw_data_dir=raw_data_dir) for dataset in (name, ood_dataset)]
-  calibration = data.calibrate(
-      run.flow, name, None, calibration_examples,
-      false_positive_rate=false_positive_rate, batch_size=batch_size,
-      data_dir=data_dir, raw_data_dir=raw_data_dir)
+  split = data.get_spec(name).train_split
+  calibration = ood.OutlierCalibration.estimate(
+      run.flow, data.pixel_batches(
+          name, split, batch_size, num_examples=calibration_examples,
+          image_shape=run.flow.image_shape, data_dir=data_dir,
+          raw_data_dir=raw_data_dir),
+      false_positive_rate=false_positive_rate,
+      source=f"{name} {split}[:{calibration_examples}]")
   inside, outside = (calibration.evaluate(run.flow, images)
                      for images in test_images)
   return {"calibration": calibration, "checkpoint": run.checkpoint,
@@ -121,7 +125,7 @@ def build_parser():
                      help="outliers: this dataset's test split (one of "
                           f"{', '.join(sorted(data.DATASETS))})")
   group.add_argument("--calibration-examples", type=cli.positive_int,
-                     default=data.DEFAULT_CALIBRATION_EXAMPLES,
+                     default=ood.DEFAULT_CALIBRATION_EXAMPLES,
                      help="training images of the typical set and the "
                           "thresholds (default: %(default)s)")
   group.add_argument("--false-positive-rate", type=cli.fraction,

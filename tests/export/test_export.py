@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tfnvp import data
 from tfnvp.export import export
 from tfnvp.export.contract import SIGNATURES
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for
 from tests.export.expected import start_saved_model_cli
+from tests.without_tfds import run_without_tfds
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 300
@@ -103,3 +105,34 @@ def test_bad_arguments_exit_2_with_a_message(run, tmp_path, capsys,
   assert exit_info.value.code == 2
   assert message in capsys.readouterr().err
   assert not (tmp_path / "m" / "1").exists()
+
+
+def test_an_uncalibrated_export_needs_no_tensorflow_datasets(run, tmp_path):
+  """`--calibration-examples 0` exports without importing TFDS; where it
+  is missing, a calibrated export fails in one line that says to install
+  the `data` extra, and writes nothing."""
+  output, refused = tmp_path / "m" / "1", tmp_path / "m" / "2"
+  result = run_without_tfds(f"""
+      import sys
+      from tfnvp.export import export
+      assert export.main([
+          "--model-dir", {run.model_dir!r}, "--output", {str(output)!r},
+          "--calibration-examples", "0"]) == 0
+      assert "tensorflow_datasets" not in sys.modules
+      assert "tfnvp.data" not in sys.modules
+      export.main(["--model-dir", {run.model_dir!r}, "--output",
+                   {str(refused)!r}])
+      """)
+  assert os.path.isfile(output / "saved_model.pb"), result.stderr[-3000:]
+  assert "signatures: serving_default, log_prob, sample, encode, decode, " \
+      "interpolate\n" in result.stdout, result.stdout
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+  assert result.stderr.splitlines()[-1] == (
+      "tfnvp-export: error: tfnvp.data.pixel_batches needs TensorFlow "
+      'Datasets, which is not installed: pip install "tfnvp[data]"')
+  assert not refused.exists()
+
+
+def test_the_help_names_the_raw_data_variable():
+  assert f"${data.RAW_DATA_DIR_ENV}" in export.build_parser().format_help()

@@ -43,8 +43,9 @@ def test_export_calibrates_on_the_runs_training_images(mnist_run, data_dir,
                    r"\(false-positive rate 0.1\)", out), out
   saved = tfnvp.OutlierCalibration.load(str(output /
                                             serving.CALIBRATION_FILE))
-  want = data.calibrate(flow, "mnist", num_examples=200,
-                        false_positive_rate=0.1, data_dir=data_dir)
+  want = ood.OutlierCalibration.estimate(
+      flow, data.pixel_batches("mnist", "train", num_examples=200,
+                               data_dir=data_dir), false_positive_rate=0.1)
   assert saved.typical_set.num_examples == 200
   assert saved.typical_set.mean == pytest.approx(want.typical_set.mean,
                                                  rel=1e-6)
@@ -97,8 +98,9 @@ def test_evaluate_prints_each_scores_auroc_against_another_dataset(
   rows = {m[0]: [float(v) for v in m[1:]] for m in re.findall(
       r"^(\w+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)}
   assert sorted(rows) == sorted(ood.SCORES), out
-  calibration = data.calibrate(flow, "mnist", num_examples=100,
-                               false_positive_rate=0.1, data_dir=data_dir)
+  calibration = ood.OutlierCalibration.estimate(
+      flow, data.pixel_batches("mnist", "train", num_examples=100,
+                               data_dir=data_dir), false_positive_rate=0.1)
   inside, outside = (calibration.evaluate(flow, data.pixel_batches(
       name, "test", 64, num_examples=64, data_dir=data_dir))
                      for name in ("mnist", "fashion_mnist"))

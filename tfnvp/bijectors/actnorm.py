@@ -1,17 +1,17 @@
 """Glow's activation normalization: a per-channel affine map, data-initialized."""
 
 import tensorflow as tf
-from tensorflow_probability.python.internal import cache_util
 
 from tfnvp import networks
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.image_bijector import TrainingModeBijector
 from tfnvp.internal.layer_bijector import ChannelLayerBijector
 from tfnvp.internal.shapes import num_pixels
 
 __all__ = ["ActNorm"]
 
 
-class ActNorm(ChannelLayerBijector):
+class ActNorm(ChannelLayerBijector, TrainingModeBijector):
   """Glow's actnorm [1]: per-channel scale and bias on `[H, W, C]` events.
 
   With per-channel `bias` and `log_scale` (shape `[C]`, `s = exp(log_scale)`):
@@ -73,11 +73,6 @@ class ActNorm(ChannelLayerBijector):
        https://arxiv.org/abs/1807.03039
   """
 
-  # In training mode `forward` may assign the variables; the greedy cache
-  # keeps the log-det computed from the values it used.
-  _cache = cache_util.BijectorCacheWithGreedyAttrs(
-      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
-
   def __init__(self, channels, layer=None, training=False, epsilon=1e-6,
                validate_args=False, name="actnorm"):
     parameters = dict(locals())
@@ -88,15 +83,8 @@ class ActNorm(ChannelLayerBijector):
     with tf.name_scope(name) as name:
       self._channels = channels
       self._layer = layer
-      self._training = bool(training)
-      super().__init__(forward_min_event_ndims=3,
-                       is_constant_jacobian=not self._training,
-                       validate_args=validate_args, parameters=parameters,
-                       name=name)
-
-  @property
-  def training(self):
-    return self._training
+      super().__init__(training=training, validate_args=validate_args,
+                       parameters=parameters, name=name)
 
   def _log_det(self, x_or_y, log_scale):
     return num_pixels(x_or_y, log_scale.dtype) * tf.reduce_sum(log_scale)
@@ -113,15 +101,3 @@ class ActNorm(ChannelLayerBijector):
     bias, log_scale = self._layer.values(y.dtype)
     x = y * tf.exp(-log_scale) - bias
     return x, {"ildj": -self._log_det(y, log_scale)}
-
-  def _forward(self, x):
-    return self._augmented_forward(x)[0]
-
-  def _inverse(self, y):
-    return self._augmented_inverse(y)[0]
-
-  def _forward_log_det_jacobian(self, x):
-    return -self._augmented_forward(x)[1]["ildj"]
-
-  def _inverse_log_det_jacobian(self, y):
-    return self._augmented_inverse(y)[1]["ildj"]

@@ -1,8 +1,8 @@
 """Affine coupling with a binary mask (checkerboard or channel-wise)."""
 
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
-from tensorflow_probability.python.internal import cache_util
+
+from tfnvp.internal.image_bijector import AugmentedImageBijector
 
 __all__ = ["AffineCoupling", "MASK_TYPES", "coupling_mask"]
 
@@ -56,7 +56,7 @@ def _check_mask_args(mask_type, parity):
     raise ValueError(f"`parity` must be 0 or 1; got {parity!r}.")
 
 
-class AffineCoupling(tfb.Bijector):
+class AffineCoupling(AugmentedImageBijector):
   """Real NVP's affine coupling layer on `[H, W, C]` images.
 
   The coupling passes one part of its input through unchanged and applies
@@ -142,11 +142,6 @@ class AffineCoupling(tfb.Bijector):
        using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
   """
 
-  # `_augmented_*` return `(output, {'ildj': ...})`: TFP's cache keeps the
-  # log-det next to the output, as `tfb.FFJORD` does.
-  _cache = cache_util.BijectorCacheWithGreedyAttrs(
-      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
-
   def __init__(self, mask_type, parity, shift_and_log_scale_fn,
                validate_args=False, name=None):
     parameters = dict(locals())
@@ -162,10 +157,6 @@ class AffineCoupling(tfb.Bijector):
       super().__init__(forward_min_event_ndims=3, validate_args=validate_args,
                        parameters=parameters, name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   @property
   def mask_type(self):
     return self._mask_type
@@ -177,11 +168,6 @@ class AffineCoupling(tfb.Bijector):
   @property
   def shift_and_log_scale_fn(self):
     return self._shift_and_log_scale_fn
-
-  def _check_input(self, x):
-    if x.shape.rank is not None and x.shape.rank < 3:
-      raise ValueError(f"{self.name}: input must have rank >= 3 "
-                       f"([..., H, W, C]); got shape {x.shape}.")
 
   def _shift_and_log_scale(self, inputs):
     """The network's pair on `inputs`, checked to be shaped like them."""
@@ -217,7 +203,7 @@ class AffineCoupling(tfb.Bijector):
 
   def _transform(self, x, direction):
     """`(output, ildj)` of `forward` (`direction=1`) or `inverse` (`-1`)."""
-    self._check_input(x)
+    self._check_rank(x)
     if self._mask_type == "channel":
       passed, free = self._split(x)
       shift, log_scale = self._shift_and_log_scale(passed)
@@ -244,15 +230,3 @@ class AffineCoupling(tfb.Bijector):
 
   def _augmented_inverse(self, y):
     return self._transform(y, -1)
-
-  def _forward(self, x):
-    return self._augmented_forward(x)[0]
-
-  def _inverse(self, y):
-    return self._augmented_inverse(y)[0]
-
-  def _forward_log_det_jacobian(self, x):
-    return -self._augmented_forward(x)[1]["ildj"]
-
-  def _inverse_log_det_jacobian(self, y):
-    return self._augmented_inverse(y)[1]["ildj"]

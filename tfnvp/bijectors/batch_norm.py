@@ -1,16 +1,15 @@
 """Real NVP's batch-normalization bijector with moving statistics."""
 
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
-from tensorflow_probability.python.internal import cache_util
 
+from tfnvp.internal.image_bijector import TrainingModeBijector
 from tfnvp.internal.moments import batch_moments
 from tfnvp.internal.shapes import num_pixels
 
 __all__ = ["BatchNorm"]
 
 
-class BatchNorm(tfb.Bijector):
+class BatchNorm(TrainingModeBijector):
   """Per-channel batch normalization as a bijector (section 3.7 of [1]).
 
   With per-channel statistics `mean`, `var` (shape `[C]`) and `eps`:
@@ -66,11 +65,6 @@ class BatchNorm(tfb.Bijector):
        using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
   """
 
-  # In training mode the log-det depends on the batch statistics computed by
-  # `forward`; the greedy cache keeps them next to the output.
-  _cache = cache_util.BijectorCacheWithGreedyAttrs(
-      forward_name="_augmented_forward", inverse_name="_augmented_inverse")
-
   def __init__(self, moments, training=False, validate_args=False,
                name="batch_norm"):
     parameters = dict(locals())
@@ -80,28 +74,15 @@ class BatchNorm(tfb.Bijector):
                         f"(missing `{attr}`); got {moments!r}.")
     with tf.name_scope(name) as name:
       self._moments = moments
-      self._training = bool(training)
-      super().__init__(forward_min_event_ndims=3,
-                       is_constant_jacobian=not self._training,
-                       validate_args=validate_args, parameters=parameters,
-                       name=name)
-
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
+      super().__init__(training=training, validate_args=validate_args,
+                       parameters=parameters, name=name)
 
   @property
   def moments(self):
     return self._moments
 
-  @property
-  def training(self):
-    return self._training
-
   def _check_event(self, x):
-    if x.shape.rank is not None and x.shape.rank < 3:
-      raise ValueError(f"{self.name}: input must have rank >= 3 "
-                       f"([..., H, W, C]); got shape {x.shape}.")
+    self._check_rank(x)
     channels = x.shape[-1]
     if channels is not None and channels != self._moments.channels:
       raise ValueError(
@@ -139,12 +120,6 @@ class BatchNorm(tfb.Bijector):
     x = y * tf.sqrt(var + self._moments.epsilon) + mean
     return x, {"ildj": -self._log_det(y, var)}
 
-  def _forward(self, x):
-    return self._augmented_forward(x)[0]
-
-  def _inverse(self, y):
-    return self._augmented_inverse(y)[0]
-
   def _forward_log_det_jacobian(self, x):
     self._check_event(x)
     if self._training:
@@ -152,6 +127,3 @@ class BatchNorm(tfb.Bijector):
     else:
       _, var = self._moving_statistics(x.dtype)
     return self._log_det(x, var)
-
-  def _inverse_log_det_jacobian(self, y):
-    return self._augmented_inverse(y)[1]["ildj"]

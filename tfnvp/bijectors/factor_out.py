@@ -3,10 +3,12 @@
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfnvp.internal.image_bijector import ImageBijector
+
 __all__ = ["FactorOut"]
 
 
-class _PassThrough(tfb.Bijector):
+class _PassThrough(ImageBijector):
   """The identity on `[H, W, C]` events (`forward_min_event_ndims=3`).
 
   `tfb.JointMap` reduces log-dets over the same number of extra dimensions
@@ -21,10 +23,6 @@ class _PassThrough(tfb.Bijector):
       super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
                        validate_args=validate_args, parameters=parameters,
                        name=name)
-
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
 
   def _forward(self, x):
     return x

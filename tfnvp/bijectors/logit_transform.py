@@ -5,6 +5,9 @@ import math
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfnvp.internal.checks import is_number
+from tfnvp.internal.dequantization import pixel_range_assertions
+
 __all__ = ["LogitTransform"]
 
 
@@ -84,8 +87,7 @@ class LogitTransform(tfb.Bijector):
 
   def __init__(self, alpha=0.05, validate_args=False, name="logit_transform"):
     parameters = dict(locals())
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
-        0.0 < alpha < 0.5):
+    if not is_number(alpha) or not 0.0 < alpha < 0.5:
       raise ValueError(f"`alpha` must be a float in (0, 0.5); got {alpha!r}.")
     with tf.name_scope(name) as name:
       self._alpha = float(alpha)
@@ -103,12 +105,9 @@ class LogitTransform(tfb.Bijector):
   def _assert_valid_x(self, x):
     if not self.validate_args:
       return []
-    message = (f"{self.name}: `x` (dequantized pixel values) must be finite and"
-               " in [0, 256)")
-    return [tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype),
-                                              message=message),
-            tf.debugging.assert_less(x, tf.constant(256.0, x.dtype),
-                                     message=message)]
+    return pixel_range_assertions(
+        x, f"{self.name}: `x` (dequantized pixel values) must be finite and in "
+        "[0, 256)")
 
   def _assert_valid_y(self, y):
     if not self.validate_args:

@@ -1,9 +1,9 @@
 """Squeeze: trade spatial resolution for channels, `[H, W, C] -> [H/f, W/f, C*f*f]`."""
 
 import tensorflow as tf
-from tensorflow_probability import bijectors as tfb
 
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.image_bijector import ImageBijector
 
 __all__ = ["Squeeze"]
 
@@ -15,7 +15,7 @@ def _concat_shape(batch, event):
   return tf.concat([batch, tf.stack(event)], axis=0)
 
 
-class Squeeze(tfb.Bijector):
+class Squeeze(ImageBijector):
   """Real NVP's squeezing operation, a volume-preserving reshape.
 
   Every `f x f` block of pixels becomes one pixel with `f * f` times the
@@ -64,10 +64,6 @@ class Squeeze(tfb.Bijector):
                        validate_args=validate_args, parameters=parameters,
                        name=name)
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   @property
   def factor(self):
     return self._factor
@@ -89,9 +85,7 @@ class Squeeze(tfb.Bijector):
     return assertions
 
   def _event_dims(self, x):
-    if x.shape.rank is not None and x.shape.rank < 3:
-      raise ValueError(f"{self.name}: input must have rank >= 3 "
-                       f"([..., H, W, C]); got shape {x.shape}.")
+    self._check_rank(x)
     dynamic = tf.shape(x)
     dims = [d if d is not None else dynamic[i - 3]
             for i, d in enumerate(x.shape[-3:].as_list())]

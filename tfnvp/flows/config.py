@@ -26,7 +26,7 @@ import dataclasses
 import typing
 
 from tfnvp.flows.image_flow import check_flow_dtype
-from tfnvp.flows.image_flow import check_image_shape
+from tfnvp.internal.shapes import check_image_shape
 from tfnvp.internal.precision import resolve_network_dtype
 from tfnvp.config import config_field
 from tfnvp.config import record_from_fields

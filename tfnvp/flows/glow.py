@@ -12,7 +12,6 @@ from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.image_flow import ImageFlow
-from tfnvp.flows.image_flow import check_image_shape
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_choice
 from tfnvp.internal.checks import check_int
@@ -20,6 +19,7 @@ from tfnvp.internal.precision import network_policy
 from tfnvp.config import config_field
 from tfnvp.networks.glow import COUPLINGS
 from tfnvp.internal.precision import resolve_network_dtype
+from tfnvp.internal.shapes import check_image_shape
 
 __all__ = ["Glow", "GlowConfig", "GlowLayers", "glow_level_shapes"]
 
@@ -188,8 +188,8 @@ def _build_flow(layers, training, validate_args):
 class Glow(ImageFlow):
   """Glow's multi-level flow over `[H, W, C]` images [1].
 
-  A `tfd.TransformedDistribution` of a standard normal over the event
-  `[H, W, C]`, pushed through the inverse of the data-to-latent map
+  An `ImageFlow`: a standard normal over `[H, W, C]` pushed through the
+  inverse of the data-to-latent map
 
   ```none
   f = level_0 o preprocess                       # applied right to left
@@ -304,9 +304,7 @@ class Glow(ImageFlow):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
-    # No tensor-valued parameters: the weights live in `layers`, a Keras
-    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
-    # handle (see `ImageFlow`).
+    # As `ImageFlow`'s; TFP warns about inherited ones.
     return dict()
 
 

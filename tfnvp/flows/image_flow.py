@@ -5,23 +5,10 @@ from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfnvp.internal.checks import check_sample_shape
+from tfnvp.internal.dequantization import pixel_range_assertions
 from tfnvp.internal.precision import resolve_network_dtype
 
-__all__ = ["ImageFlow", "check_flow_dtype", "check_image_shape",
-           "check_layers"]
-
-
-def check_image_shape(image_shape):
-  """`image_shape` as a tuple of three positive ints, or `ValueError`."""
-  try:
-    shape = tuple(image_shape)
-  except TypeError:
-    shape = None
-  if shape is None or len(shape) != 3 or not all(
-      isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-    raise ValueError("`image_shape` must be three positive ints (H, W, C); "
-                     f"got {image_shape!r}.")
-  return shape
+__all__ = ["ImageFlow", "check_flow_dtype", "check_layers"]
 
 
 def check_flow_dtype(dtype):
@@ -131,6 +118,10 @@ class ImageFlow(tfd.TransformedDistribution):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
+    # No tensor-valued parameters: the weights live in `layers`, a Keras
+    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
+    # handle (see above). Every subclass defines its own, to the same
+    # effect: TFP warns about a distribution that inherits them.
     return dict()
 
   @property
@@ -207,12 +198,9 @@ class ImageFlow(tfd.TransformedDistribution):
     if not self._pixels:
       return [tf.debugging.assert_all_finite(
           x, message=f"{self.name}: `value` must be finite")]
-    message = (f"{self.name}: `value` (dequantized pixels) must be finite and "
-               "in [0, 256)")
-    return [tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype),
-                                              message=message),
-            tf.debugging.assert_less(x, tf.constant(256.0, x.dtype),
-                                     message=message)]
+    return pixel_range_assertions(
+        x, f"{self.name}: `value` (dequantized pixels) must be finite and in "
+        "[0, 256)")
 
   def _log_prob(self, x, **kwargs):
     self._check_value(x, "value")

@@ -11,13 +11,13 @@ from tfnvp import bijectors
 from tfnvp import networks
 from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.image_flow import ImageFlow
-from tfnvp.flows.image_flow import check_image_shape
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.checks import check_number
 from tfnvp.internal.precision import network_policy
 from tfnvp.config import config_field
 from tfnvp.internal.precision import resolve_network_dtype
+from tfnvp.internal.shapes import check_image_shape
 
 __all__ = ["CouplingSpec", "RealNVP", "RealNVPConfig", "RealNVPLayers",
            "coupling_plan"]
@@ -192,8 +192,8 @@ def _build_flow(plan, layers, training, validate_args):
 class RealNVP(ImageFlow):
   """Real NVP's multi-scale flow over `[H, W, C]` images [1].
 
-  A `tfd.TransformedDistribution` of a standard normal over the event
-  `[H, W, C]`, pushed through the inverse of the data-to-latent map
+  An `ImageFlow`: a standard normal over `[H, W, C]` pushed through the
+  inverse of the data-to-latent map
 
   ```none
   f = scale_0 o LogitTransform(logit_alpha)       # applied right to left
@@ -322,9 +322,7 @@ class RealNVP(ImageFlow):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
-    # No tensor-valued parameters: the weights live in `layers`, a Keras
-    # layer, which TFP's batch-shape and CompositeTensor machinery cannot
-    # handle (see `ImageFlow`).
+    # As `ImageFlow`'s; TFP warns about inherited ones.
     return dict()
 
   @property

@@ -5,14 +5,33 @@ import math
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["check_choice", "check_int", "check_number", "check_sample_shape",
-           "is_number"]
+__all__ = [
+    "check_choice",
+    "check_finite_vector",
+    "check_fraction",
+    "check_int",
+    "check_number",
+    "check_sample_shape",
+    "is_number",
+]
 
 
-def is_number(value):
-  """Whether `value` is a finite real Python or NumPy number (not a bool)."""
-  return (isinstance(value, (int, float, np.integer, np.floating)) and
-          not isinstance(value, (bool, np.bool_)) and math.isfinite(value))
+def is_number(value, types=(int, float)):
+  """Whether `value` is an instance of `types` and not a `bool`.
+
+  Python's `bool` is an `int` (`isinstance(True, int)`), so an argument
+  that must be a number (`types=(int, float)`, the default) or an integer
+  (`types=int`, or `(int, np.integer)` to take NumPy's too) refuses
+  `True` and `False` through this test.
+
+  Args:
+    value: any object.
+    types: a type or a tuple of types, as for `isinstance`.
+
+  Returns:
+    A Python `bool`.
+  """
+  return isinstance(value, types) and not isinstance(value, (bool, np.bool_))
 
 
 def check_int(name, value, minimum, optional=False):
@@ -20,8 +39,7 @@ def check_int(name, value, minimum, optional=False):
   (or `None`, if `optional`)."""
   if optional and value is None:
     return
-  if not isinstance(value, (int, np.integer)) or isinstance(
-      value, (bool, np.bool_)) or value < minimum:
+  if not is_number(value, (int, np.integer)) or value < minimum:
     raise ValueError(f"`{name}` must be an int >= {minimum}"
                      f"{' or None' if optional else ''}; got {value!r}.")
 
@@ -41,7 +59,8 @@ def check_number(name, value, low=None, high=None, *, low_open=False,
   """
   if optional and value is None:
     return
-  ok = is_number(value)
+  ok = is_number(value, (int, float, np.integer, np.floating)) and (
+      math.isfinite(value))
   if ok and low is not None:
     ok = value > low if low_open else value >= low
   if ok and high is not None:
@@ -67,6 +86,28 @@ def check_choice(name, value, choices):
                      f"{value!r}.")
 
 
+def check_fraction(name, value):
+  """Raises `ValueError` unless `value` is an `int` or `float` (not `bool`)
+  in `(0, 1)`."""
+  if not is_number(value) or not 0 < value < 1:
+    raise ValueError(f"`{name}` must be a float in (0, 1); got {value!r}.")
+
+
+def check_finite_vector(name, values, minimum_size):
+  """`values` as a float64 NumPy vector of at least `minimum_size` finite
+  values, or `ValueError` naming `name`, the shape or the count of NaN and
+  inf."""
+  values = np.asarray(values, dtype=np.float64)
+  if values.ndim != 1 or values.size < minimum_size:
+    raise ValueError(f"`{name}` must be a vector of at least {minimum_size} "
+                     f"values; got shape {values.shape}.")
+  bad = ~np.isfinite(values)
+  if bad.any():
+    raise ValueError(f"`{name}` must be finite; got {int(bad.sum())} NaN or "
+                     f"inf of {values.size} values.")
+  return values
+
+
 def check_sample_shape(sample_shape, name="sample_shape"):
   """The static sample shape as a list of ints >= 0, or `None` if dynamic.
 
@@ -88,8 +129,7 @@ def check_sample_shape(sample_shape, name="sample_shape"):
   entries = np.asarray(static, dtype=object).reshape([-1]).tolist() if (
       np.ndim(static)) else [static]
   if np.ndim(static) > 1 or not all(
-      isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
-      and d >= 0 for d in entries):
+      is_number(d, (int, np.integer)) and d >= 0 for d in entries):
     raise ValueError(f"`{name}` must be an int >= 0 or a list of them; got "
                      f"{sample_shape!r}.")
   return [int(d) for d in entries]

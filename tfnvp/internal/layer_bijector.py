@@ -1,11 +1,11 @@
 """Base of bijectors whose weights live in one Keras layer, per channel."""
 
-from tensorflow_probability import bijectors as tfb
+from tfnvp.internal.image_bijector import ImageBijector
 
 __all__ = ["ChannelLayerBijector"]
 
 
-class ChannelLayerBijector(tfb.Bijector):
+class ChannelLayerBijector(ImageBijector):
   """A bijector on `[..., H, W, channels]` events whose weights a Keras
   layer owns (`layer`); exposes them as `trainable_variables`/`variables`.
 
@@ -26,10 +26,6 @@ class ChannelLayerBijector(tfb.Bijector):
           f"{getattr(layer, 'channels', None)!r}.")
     return layer
 
-  @classmethod
-  def _parameter_properties(cls, dtype):
-    return dict()
-
   @property
   def channels(self):
     return self._channels
@@ -48,9 +44,8 @@ class ChannelLayerBijector(tfb.Bijector):
     return tuple(self._layer.variables)
 
   def _check_event(self, x):
-    if x.shape.rank is not None and x.shape.rank < 3:
-      raise ValueError(f"{self.name}: input must have rank >= 3 "
-                       f"([..., H, W, C]); got shape {x.shape}.")
+    """`_check_rank`, and `ValueError` for another number of channels."""
+    self._check_rank(x)
     if x.shape[-1] is not None and x.shape[-1] != self._channels:
       raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
                        f"expected {self._channels} (shape {x.shape}).")

@@ -4,24 +4,14 @@ import keras
 import tensorflow as tf
 
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.checks import is_number
+from tfnvp.internal.shapes import fold_batch
+from tfnvp.internal.shapes import unfold_batch
 from tfnvp.networks.actnorm_parameters import ActNormParameters
 
 __all__ = ["COUPLINGS", "GlowCouplingNetwork", "GlowSplitPrior", "ZeroConv2D"]
 
 COUPLINGS = ("affine", "additive")
-
-
-def _fold(inputs):
-  """`[..., H, W, C]` -> `[N, H, W, C]` and the batch shape to restore."""
-  return (tf.reshape(inputs, tf.concat([[-1], tf.shape(inputs)[-3:]], 0)),
-          tf.shape(inputs)[:-3])
-
-
-def _unfold(outputs, batch_shape, inputs):
-  out = tf.reshape(outputs, tf.concat(
-      [batch_shape, tf.shape(outputs)[1:]], axis=0))
-  return tf.ensure_shape(out, inputs.shape[:-1].concatenate(
-      outputs.shape[-1:]))
 
 
 @keras.saving.register_keras_serializable(package="tfnvp")
@@ -136,8 +126,7 @@ class GlowCouplingNetwork(keras.layers.Layer):
     if coupling not in COUPLINGS:
       raise ValueError(f"`coupling` must be one of {COUPLINGS}; got "
                        f"{coupling!r}.")
-    if (isinstance(log_scale_bound, bool) or
-        not isinstance(log_scale_bound, (int, float)) or
+    if (not is_number(log_scale_bound) or
         not 0 < log_scale_bound < float("inf")):
       raise ValueError("`log_scale_bound` must be a finite number > 0; got "
                        f"{log_scale_bound!r}.")
@@ -172,10 +161,10 @@ class GlowCouplingNetwork(keras.layers.Layer):
     return tf.nn.relu((h + bias) * tf.exp(log_scale))
 
   def call(self, inputs, training=False):
-    h, batch_shape = _fold(inputs)
+    h, batch_shape = fold_batch(inputs)
     h = self._actnorm_relu(self.norm_in, self.conv_in(h), training)
     h = self._actnorm_relu(self.norm_hidden, self.conv_hidden(h), training)
-    out = _unfold(self.conv_out(h), batch_shape, inputs)
+    out = unfold_batch(self.conv_out(h), batch_shape, inputs)
     if self.coupling == "additive":
       return out, tf.zeros_like(out)
     shift, raw = tf.split(out, 2, axis=-1)
@@ -237,8 +226,8 @@ class GlowSplitPrior(keras.layers.Layer):
 
   def call(self, inputs, training=False):
     del training  # no batch statistics
-    h, batch_shape = _fold(inputs)
-    out = _unfold(self.conv(h), batch_shape, inputs)
+    h, batch_shape = fold_batch(inputs)
+    out = unfold_batch(self.conv(h), batch_shape, inputs)
     mean, logs = tf.split(out, 2, axis=-1)
     return -mean * tf.exp(-logs), -logs
 

@@ -2,6 +2,8 @@
 
 import keras
 
+from tfnvp.internal.checks import is_number
+
 __all__ = ["MovingMoments"]
 
 
@@ -40,8 +42,7 @@ class MovingMoments(keras.layers.Layer):
 
   def __init__(self, channels, momentum=0.95, epsilon=1e-4, **kwargs):
     super().__init__(**kwargs)
-    if not isinstance(channels, int) or isinstance(channels, bool) or (
-        channels < 1):
+    if not is_number(channels, int) or channels < 1:
       raise ValueError(f"`channels` must be a positive int; got {channels!r}.")
     if not 0.0 <= momentum < 1.0:
       raise ValueError(f"`momentum` must be in [0, 1); got {momentum!r}.")

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 
 from tfnvp.internal.checks import check_int
+from tfnvp.internal.shapes import fold_batch
+from tfnvp.internal.shapes import unfold_batch
 from tfnvp.networks.weight_norm import WeightNormConv2D
 
 __all__ = ["ResidualBlock", "ResNetShiftAndLogScale"]
@@ -139,17 +141,12 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     self.out_conv.build(hidden_shape)
 
   def call(self, inputs, training=False):
-    # Convolutions take [N, H, W, C]: fold any batch shape into N and back.
-    batch_shape = tf.shape(inputs)[:-3]
-    h = tf.reshape(inputs, tf.concat([[-1], tf.shape(inputs)[-3:]], axis=0))
+    h, batch_shape = fold_batch(inputs)
     h = self.in_conv(h)
     for block in self.blocks:
       h = block(h, training=training)
     h = tf.nn.relu(self.out_norm(h, training=training))
-    out = tf.reshape(self.out_conv(h), tf.concat(
-        [batch_shape, tf.shape(inputs)[-3:-1], [2 * self.channels]], axis=0))
-    out = tf.ensure_shape(out, inputs.shape[:-1].concatenate(
-        [2 * self.channels]))
+    out = unfold_batch(self.out_conv(h), batch_shape, inputs)
     # The pair leaves in the variables' dtype: the coupling's own arithmetic
     # stays exact under a mixed policy.
     shift, raw_log_scale = tf.split(tf.cast(out, self.variable_dtype), 2,

@@ -5,6 +5,8 @@ import math
 import keras
 import tensorflow as tf
 
+from tfnvp.internal.checks import is_number
+
 __all__ = ["WeightNormConv2D"]
 
 
@@ -56,7 +58,7 @@ class WeightNormConv2D(keras.layers.Layer):
   def __init__(self, filters, kernel_size=3, zero_init=False, **kwargs):
     super().__init__(**kwargs)
     for arg, value in (("filters", filters), ("kernel_size", kernel_size)):
-      if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      if not is_number(value, int) or value < 1:
         raise ValueError(f"`{arg}` must be a positive int; got {value!r}.")
     self.filters = filters
     self.kernel_size = kernel_size

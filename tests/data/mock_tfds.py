@@ -43,6 +43,7 @@ __all__ = [
     "raw_examples",
     "stored_image",
     "stored_image_shape",
+    "undequantize",
     "write_metadata",
 ]
 
@@ -203,3 +204,11 @@ def raw_examples(name, split):
   ds = builder.as_dataset(split=split, shuffle_files=False)
   return [ex["image"] for ex in tfds.as_numpy(ds)]
 
+
+def undequantize(out):
+  """The 8-bit values under dequantized pipeline output `out` (`x + u`, `u`
+  in [0, 1)), checked to be float32 values in [0, 256)."""
+  out = np.asarray(out)
+  assert out.dtype == np.float32
+  assert out.min() >= 0.0 and out.max() < 256.0
+  return np.floor(out).astype(np.uint8)
