@@ -89,8 +89,9 @@ def _windows_matching(resized, pixels):
   tops, lefts = np.nonzero(
       np.all(resized[:resized.shape[0] - height + 1,
                      :resized.shape[1] - width + 1] == pixels[0, 0], axis=-1))
-  return [(t, l) for t, l in zip(tops, lefts)
-          if np.array_equal(resized[t:t + height, l:l + width], pixels)]
+  return [(top, left) for top, left in zip(tops, lefts)
+          if np.array_equal(resized[top:top + height, left:left + width],
+                            pixels)]
 
 
 def _train_match(name, image, out):
