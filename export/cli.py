@@ -15,6 +15,7 @@ import sys
 
 __all__ = [
     "ArgumentParser",
+    "add_data_flags",
     "errors_exit",
     "flag_names",
     "fraction",
@@ -32,6 +33,15 @@ class ArgumentParser(argparse.ArgumentParser):
     message = " ".join(str(message).split())
     sys.stderr.write(f"{self.prog}: error: {message}\n")
     sys.exit(2)
+
+
+def add_data_flags(parser):
+  """Adds the TFDS folders' flags, `--raw-data-dir` and `--data-dir`."""
+  parser.add_argument(
+      "--raw-data-dir", default=None,
+      help="folder of original dataset files for offline TFDS preparation "
+      "(default: $TFNVP_RAW_DATA_DIR; unset: TFDS downloads)")
+  parser.add_argument("--data-dir", default=None, help="TFDS data folder")
 
 
 def flag_names(parser, message):

@@ -123,10 +123,7 @@ def build_parser():
                      default="ood_score",
                      help="the score `is_outlier` thresholds (default: "
                           "%(default)s)")
-  group.add_argument("--raw-data-dir", default=None,
-                     help="folder of original dataset files for offline "
-                          "TFDS preparation (default: $TFNVP_RAW_DATA_DIR)")
-  group.add_argument("--data-dir", default=None, help="TFDS data folder")
+  cli.add_data_flags(group)
   return parser
 
 

@@ -115,10 +115,7 @@ def build_parser():
   parser.add_argument("--num-examples", type=cli.positive_int, default=None,
                       help="only the first N test examples (of each "
                            "dataset)")
-  parser.add_argument("--raw-data-dir", default=None,
-                      help="folder of original dataset files for offline "
-                      f"TFDS preparation (default: ${data.RAW_DATA_DIR_ENV})")
-  parser.add_argument("--data-dir", default=None, help="TFDS data folder")
+  cli.add_data_flags(parser)
   group = parser.add_argument_group("outlier detection (tfnvp.ood)")
   group.add_argument("--ood-dataset", default=None,
                      choices=sorted(data.DATASETS), metavar="NAME",

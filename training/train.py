@@ -339,10 +339,7 @@ def build_parser():
   for alias in ALIASES:
     if alias.source is None:
       flags.add_alias(parser, alias)
-  add("--raw-data-dir", default=None,
-      help="folder of original dataset files for offline TFDS preparation "
-      f"(default: ${data.RAW_DATA_DIR_ENV}; unset: TFDS downloads)")
-  add("--data-dir", default=None, help="TFDS data folder")
+  cli.add_data_flags(parser)
   add("--verbose", default="auto", choices=("auto", "0", "1", "2"),
       help="Keras progress output; 2 also shows TensorFlow's C++ log "
       "(default: %(default)s)")
