@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The package as a user installs it: builds the wheel, installs it with the
 # pinned versions into a fresh virtualenv and, from an empty folder, runs the
-# console scripts: --help, a tiny training run on MNIST, evaluate, export.
-# `import training` / `import export` must fail there (no generic top-level
-# packages in site-packages).
+# console scripts. First with the `serving` extra alone (no TFDS): export of
+# a committed run folder without calibration, and a one-line refusal of
+# calibration; then with the `train` extra added: --help, a tiny training run
+# on MNIST, evaluate, export with calibration. `import training` / `import
+# export` must fail there (no generic top-level packages in site-packages).
 #   bash scripts/wheel_test.sh [RAW_DATA_DIR]    (default: ../shared/data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +22,33 @@ echo "built $(basename "$wheel")"
 unzip -Z1 "$wheel" | cut -d/ -f1-2 | sort -u | grep -v dist-info | \
   sed 's/^/  wheel holds: /'
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet -c requirements/constraints.txt \
-  "$wheel[train,serving]" 2>&1 | grep -v "^WARNING: Location" || true
-echo "installed into a fresh virtualenv ($((SECONDS - start)) s)"
+install() {
+  "$work/venv/bin/pip" install --quiet -c "$repo/requirements/constraints.txt" \
+    "$wheel[$1]" 2>&1 | grep -v "^WARNING: Location" || true
+  echo "installed tfnvp[$1] into a fresh virtualenv ($((SECONDS - start)) s)"
+}
+install serving
 bin="$work/venv/bin"
 mkdir "$work/empty" && cd "$work/empty"
-export TF_CPP_MIN_LOG_LEVEL=2
+if "$bin/python" -c "import tensorflow_datasets" 2> /dev/null; then
+  echo "FAIL: the serving extra installed tensorflow_datasets" >&2
+  exit 1
+fi
+"$bin/tfnvp-export" --model-dir "$repo/tests/fixtures/v0_3/realnvp_run" \
+  --output served/mnist/1 --calibration-examples 0
+"$bin/python" -c "import tfnvp.export.grpc_client" 2> import.txt || {
+  cat import.txt >&2; exit 1; }
+echo "ok: tfnvp[serving] exports without TFDS and imports the gRPC client"
+status=0
+"$bin/tfnvp-export" --model-dir "$repo/tests/fixtures/v0_3/realnvp_run" \
+  --output served/mnist/2 2> refusal.txt || status=$?
+if [ "$status" != 2 ] || [ "$(wc -l < refusal.txt)" != 1 ] || \
+   ! grep -q 'tfnvp\[data\]' refusal.txt || [ -e served/mnist/2 ]; then
+  echo "FAIL: calibration without TFDS (exit $status): $(cat refusal.txt)" >&2
+  exit 1
+fi
+echo "ok: calibration without TFDS is refused in one line: $(cat refusal.txt)"
+install train
 for cmd in tfnvp-train tfnvp-evaluate tfnvp-export; do
   "$bin/$cmd" --help > /dev/null
   echo "ok: $cmd --help"
