@@ -567,7 +567,8 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
   assert last < first - 0.05, history
   run = runs.load_run(model_dir)
   model, config = run.model, run.config
-  assert config["model"]["name"] == "glow" and config["model"]["depth"] == 2
+  assert config["model"]["class_name"] == "Glow"
+  assert config["model"]["config"]["depth"] == 2
   flags = [v for v in model.flow_layers.weights
            if v.path.endswith("initialized")]
   assert flags and all(float(v) == 1.0 for v in flags)
