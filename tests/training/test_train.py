@@ -576,7 +576,7 @@ def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
              data_dir, "--num-examples", "256")
   assert abs(float(out.split("test bits/dim:")[1]) - last) < 1e-3
   out = _run("tfnvp.export.export", "--model-dir", model_dir, "--output",
-             str(tmp_path / "models" / "glow" / "1"))
+             str(tmp_path / "models" / "glow" / "1"), "--data-dir", data_dir)
   loaded = tf.saved_model.load(str(tmp_path / "models" / "glow" / "1"))
   images = tf.random.stateless_uniform([3, 28, 28, 1], [1, 2], 0.0, 256.0)
   np.testing.assert_allclose(
