@@ -69,8 +69,8 @@ def test_the_average_is_the_bias_corrected_moving_average_of_the_steps(name):
   # After one step the average is the weights, Glow's data-initialized
   # actnorms included: neither the zeros it starts from nor the weights'
   # values before the first step leak in.
-  for average, weights, start in zip(trajectory.averages[0],
-                                     trajectory.weights[0], initial):
+  for average, weights in zip(trajectory.averages[0],
+                              trajectory.weights[0]):
     np.testing.assert_allclose(average, weights, rtol=1e-6, atol=1e-7)
   if name == "glow":
     actnorm = [i for i, v in enumerate(model.flow_layers.trainable_variables)
@@ -204,8 +204,8 @@ def test_save_load_model_and_checkpoints_keep_the_average(tmp_path):
 
 @pytest.mark.parametrize("value", [-0.1, 1.0, "x", True, float("nan")])
 def test_a_bad_ema_decay_is_named(value):
-  with pytest.raises(ValueError, match=r"`ema_decay` must be a number in "
-                     rf"\[0, 1\) or None; got {re.escape(repr(value))}"):
+  with pytest.raises(ValueError, match=r"`ema_decay` must be a finite number "
+                     rf"in \[0, 1\) or None; got {re.escape(repr(value))}"):
     FlowModel(_flow(), ema_decay=value)
 
 
