@@ -10,7 +10,9 @@ import tfnvp
 from tfnvp import FlowModel
 from tfnvp.model import regularized_variables
 
-CONFIG = tfnvp.RealNVPConfig(image_shape=(8, 8, 1), num_scales=2,
+# One scale: 4 couplings (with two scales, 10 take 2.6 times as long to
+# trace, and nothing here depends on the depth).
+CONFIG = tfnvp.RealNVPConfig(image_shape=(8, 8, 1), num_scales=1,
                              hidden_channels=8, num_res_blocks=1)
 
 
@@ -33,12 +35,25 @@ def test_regularized_variables_are_weight_norm_and_tanh_scales():
            regularized_variables(model.flow_layers)]
   assert set(names) == {"g", "log_scale_factor"}
   # per coupling: 1 tanh scale + 4 weight-normalized convolutions
-  assert len(names) == 10 * (1 + 4)
+  assert len(names) == 4 * (1 + 4)
 
 
-def test_fit_lowers_bits_per_dim_and_evaluate_uses_moving_statistics():
+@pytest.fixture(scope="module")
+def float_model():
+  """A compiled model for the tests that fit float images in batches: they
+  share its traced training step.
+
+  `test_fit_lowers_bits_per_dim_and_evaluate_uses_moving_statistics` needs
+  its initial weights, which the NaN test leaves unchanged (as it asserts).
+  """
   model = _model()
   model.compile(optimizer=keras.optimizers.Adam(3e-3))
+  return model
+
+
+def test_fit_lowers_bits_per_dim_and_evaluate_uses_moving_statistics(
+    float_model):
+  model = float_model
   data = tf.data.Dataset.from_tensor_slices(_images(64)).batch(32)
   before = model.evaluate(data, verbose=0, return_dict=True)
   history = model.fit(data.repeat(), epochs=1, steps_per_epoch=20, verbose=0)
@@ -69,9 +84,8 @@ def test_fit_trains_glow_and_initializes_its_actnorms_on_the_first_batch():
   assert after["bits_per_dim"] < before["bits_per_dim"] - 0.1, (before, after)
 
 
-def test_a_nan_in_the_data_stops_training_with_a_clear_error():
-  model = _model()
-  model.compile(optimizer=keras.optimizers.Adam(1e-3))
+def test_a_nan_in_the_data_stops_training_with_a_clear_error(float_model):
+  model = float_model
   images = _images(8).numpy()
   images[3, 2, 2, 0] = np.nan
   weights = [np.asarray(v) for v in model.weights]
@@ -95,7 +109,9 @@ def test_two_replicas_take_the_same_step_as_one_device(mirrored_strategy):
   images = _images(16, seed=3)
   single = _model(seed=3, clip_norm=1.0)
   initial = [np.asarray(v) for v in single.weights]
-  single.compile(optimizer=keras.optimizers.SGD(0.1))
+  # The reference runs eagerly (faster); the replicas run a traced step, as
+  # one device does in the other tests of `fit`.
+  single.compile(optimizer=keras.optimizers.SGD(0.1), run_eagerly=True)
   one = single.fit(tf.data.Dataset.from_tensor_slices(images).batch(16),
                    verbose=0)
   with mirrored_strategy.scope():
@@ -111,7 +127,7 @@ def test_two_replicas_take_the_same_step_as_one_device(mirrored_strategy):
   for got, want, start in zip(mirrored.weights, single.weights, initial):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     moved += not np.allclose(want, start)
-  assert moved > 100, "the step must change the weights"
+  assert moved > len(initial) / 2, "the step must change most weights"
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """One request per serving signature, and what the in-process flow answers."""
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,13 @@ import tensorflow as tf
 
 import tfnvp
 
-__all__ = ["assert_outputs_match", "expected_outputs", "requests_for",
-           "start_saved_model_cli"]
+__all__ = ["LOADERS", "TIMEOUT", "assert_outputs_match", "expected_outputs",
+           "requests_for", "run_in_fresh_process", "start_saved_model_cli"]
+
+# The loaders `fresh_load.py` runs every signature through.
+LOADERS = ("object", "session")
+# Seconds a subprocess of the export tests may take.
+TIMEOUT = 300
 
 
 def requests_for(pixels, score=True):
@@ -117,3 +123,30 @@ def start_saved_model_cli(export_dir, requests, tmp_path):
          "--outdir", str(tmp_path / signature)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   return procs
+
+
+def run_in_fresh_process(export_dir, requests, tmp_path):
+  """Runs `requests` through both of TF's loaders in a fresh process that
+  cannot import tfnvp, Keras or TensorFlow Probability (`fresh_load.py`).
+
+  Returns:
+    `{loader: {signature: {output: array}}}` for each of `LOADERS`.
+  """
+  np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
+                                   requests.items() for n, v in
+                                   inputs.items()})
+  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+  result = subprocess.run(
+      [sys.executable, str(Path(__file__).with_name("fresh_load.py")),
+       export_dir, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT,
+      check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  outputs = {}
+  with np.load(tmp_path / "out.npz") as saved:
+    for key in saved.files:
+      loader, signature, name = key.split("/")
+      outputs.setdefault(loader, {}).setdefault(signature, {})[name] = (
+          saved[key])
+  assert sorted(outputs) == sorted(LOADERS), sorted(outputs)
+  return outputs

@@ -1,8 +1,9 @@
 """python -m tfnvp.export.export, checked with the loaders TF ships.
 
-`saved_model_cli run` uses the session-based loader of TF Serving's C++
-server; `tf.saved_model.load` runs in a fresh process that cannot import
-tfnvp, Keras or TensorFlow Probability.
+A fresh process that cannot import tfnvp, Keras or TensorFlow Probability
+runs every signature through `tf.saved_model.load` and through the
+session-based loader of TF Serving's C++ server; `saved_model_cli run`, the
+tool built on that loader, runs one.
 """
 
 import os
@@ -16,14 +17,16 @@ import pytest
 from tfnvp import data
 from tfnvp.export import export
 from tfnvp.export.contract import SIGNATURES
+from tests.export.expected import LOADERS
+from tests.export.expected import TIMEOUT
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for
+from tests.export.expected import run_in_fresh_process
 from tests.export.expected import start_saved_model_cli
 from tests.without_tfds import run_without_tfds
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
@@ -49,39 +52,30 @@ def test_the_cli_writes_tf_servings_layout(cli_export):
   assert sorted(os.listdir(os.path.dirname(output))) == ["3"]
 
 
-def test_saved_model_cli_runs_every_signature(run, cli_export, pixels,
-                                              tmp_path):
+def test_the_loaders_tf_ships_run_every_signature(run, cli_export, pixels,
+                                                  tmp_path):
+  """A process without tfnvp runs each signature through both loaders;
+  `saved_model_cli run` (the tool itself, alongside) the one with the most
+  inputs."""
   output, _ = cli_export
   requests = requests_for(pixels, score=False)
-  procs = start_saved_model_cli(output, requests, tmp_path)
+  proc = start_saved_model_cli(
+      output, {"interpolate": requests["interpolate"]},
+      tmp_path)["interpolate"]
+  outputs = run_in_fresh_process(output, requests, tmp_path)
+  _, stderr = proc.communicate(timeout=TIMEOUT)
+  assert proc.returncode == 0, stderr[-3000:]
   expected = expected_outputs(run.flow, requests)
-  for signature, proc in procs.items():
-    _, stderr = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 0, stderr[-3000:]
-    outputs = {name: np.load(tmp_path / signature / f"{name}.npy")
-               for name in SIGNATURES[signature].outputs}
-    assert_outputs_match(outputs, expected[signature])
-
-
-def test_a_fresh_process_without_tfnvp_loads_and_runs_it(run, cli_export,
-                                                         pixels, tmp_path):
-  output, _ = cli_export
-  requests = requests_for(pixels, score=False)
-  np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
-                                   requests.items() for n, v in
-                                   inputs.items()})
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  result = subprocess.run(
-      [sys.executable, str(Path(__file__).with_name("fresh_load.py")), output,
-       str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-      cwd=tmp_path, env=env, capture_output=True, text=True,
-      timeout=TIMEOUT, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  outputs = np.load(tmp_path / "out.npz")
-  expected = expected_outputs(run.flow, requests)
-  for signature, want in expected.items():
-    assert_outputs_match({name: outputs[f"{signature}/{name}"]
-                          for name in want}, want)
+  assert_outputs_match({name: np.load(tmp_path / "interpolate" /
+                                      f"{name}.npy")
+                        for name in SIGNATURES["interpolate"].outputs},
+                       expected["interpolate"])
+  for loader in LOADERS:
+    assert sorted(outputs[loader]) == sorted(expected), loader
+    for signature, want in expected.items():
+      assert sorted(outputs[loader][signature]) == sorted(
+          SIGNATURES[signature].outputs), (loader, signature)
+      assert_outputs_match(outputs[loader][signature], want)
 
 
 @pytest.mark.parametrize("make_args, message", [

@@ -2,26 +2,20 @@
 one: same signatures, float32 inputs and outputs, TF's loaders run it."""
 
 import dataclasses
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from tests import kit
 from tests.export.conftest import MODEL
 from tests.export.conftest import calibrate
 from tests.export.conftest import make_run
+from tests.export.expected import LOADERS
 from tests.export.expected import assert_outputs_match
 from tests.export.expected import expected_outputs
 from tests.export.expected import requests_for
-from tests.export.expected import start_saved_model_cli
+from tests.export.expected import run_in_fresh_process
 from tfnvp.export import serving
 from tfnvp.export.contract import SIGNATURES
-
-TIMEOUT = 300
 
 
 def test_a_bfloat16_run_exports_and_serves(tmp_path, pixels):
@@ -41,25 +35,12 @@ def test_a_bfloat16_run_exports_and_serves(tmp_path, pixels):
       assert spec.dtype.name == contract.outputs[out], (name, out)
   requests = requests_for(pixels)
   expected = expected_outputs(flow, requests, calibration)
-  procs = start_saved_model_cli(export_dir, requests, tmp_path)
-  np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
-                                   requests.items() for n, v in
-                                   inputs.items()})
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  fresh = subprocess.run(
-      [sys.executable, str(Path(__file__).with_name("fresh_load.py")),
-       export_dir, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-      cwd=tmp_path, env=env, capture_output=True, text=True,
-      timeout=TIMEOUT, check=False)
-  assert fresh.returncode == 0, fresh.stderr[-3000:]
-  fresh_outputs = np.load(tmp_path / "out.npz")
-  for signature, proc in procs.items():
-    _, stderr = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 0, stderr[-3000:]
-    outputs = {name: np.load(tmp_path / signature / f"{name}.npy")
-               for name in SIGNATURES[signature].outputs}
-    assert_outputs_match(outputs, expected[signature],
-                         kit.MIXED_PRECISION_MODES)
-    assert_outputs_match({name: fresh_outputs[f"{signature}/{name}"]
-                          for name in outputs}, expected[signature],
-                         kit.MIXED_PRECISION_MODES)
+  # TF Serving's session loader and `tf.saved_model.load`, without tfnvp.
+  outputs = run_in_fresh_process(export_dir, requests, tmp_path)
+  for loader in LOADERS:
+    assert sorted(outputs[loader]) == sorted(SIGNATURES), loader
+    for signature, want in expected.items():
+      got = outputs[loader][signature]
+      assert sorted(got) == sorted(SIGNATURES[signature].outputs), (
+          loader, signature)
+      assert_outputs_match(got, want, kit.MIXED_PRECISION_MODES)

@@ -3,9 +3,6 @@
 import math
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +13,9 @@ from tfnvp.export import serving
 from tfnvp.export.contract import SIGNATURES
 from tests import kit
 from tests.export import serving_doubles
+from tests.export.expected import LOADERS
+from tests.export.expected import TIMEOUT
+from tests.export.expected import run_in_fresh_process
 from tests.export.expected import start_saved_model_cli
 
 
@@ -323,7 +323,7 @@ def test_saved_model_cli_reports_bad_shapes_naming_the_input(run, tmp_path):
       run.export_dir, {s: inputs for s, (inputs, _) in requests.items()},
       tmp_path)
   for signature, proc in procs.items():
-    _, stderr = proc.communicate(timeout=300)
+    _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode != 0, signature
     assert re.search(requests[signature][1], stderr), stderr[-3000:]
     assert not (tmp_path / signature).exists()
@@ -366,27 +366,24 @@ def test_a_glow_exports_with_the_same_signatures(tmp_path):
 def test_score_runs_in_saved_model_cli_and_a_fresh_process(run, pixels,
                                                            tmp_path):
   """The calibrated export's `score`, through TF Serving's session loader
-  and without tfnvp: equal to the calibration's scores in process."""
+  (`saved_model_cli run`, and in a fresh process) and
+  `tf.saved_model.load` without tfnvp: equal to the calibration's scores in
+  process."""
   images, _ = pixels
   want = run.calibration.scores(run.flow, images)
-  procs = start_saved_model_cli(run.export_dir, {"score": {"images": images}},
-                                tmp_path)
-  np.savez(tmp_path / "in.npz", **{"score/images": images})
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  fresh = subprocess.run(
-      [sys.executable, str(Path(__file__).with_name("fresh_load.py")),
-       run.export_dir, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-      check=False)
-  assert fresh.returncode == 0, fresh.stderr[-3000:]
-  _, stderr = procs["score"].communicate(timeout=300)
+  requests = {"score": {"images": images}}
+  procs = start_saved_model_cli(run.export_dir, requests, tmp_path)
+  fresh = run_in_fresh_process(run.export_dir, requests, tmp_path)
+  _, stderr = procs["score"].communicate(timeout=TIMEOUT)
   assert procs["score"].returncode == 0, stderr[-3000:]
-  fresh_outputs = np.load(tmp_path / "out.npz")
-  for name in SIGNATURES["score"].outputs:
-    for got in (np.load(tmp_path / "score" / f"{name}.npy"),
-                fresh_outputs[f"score/{name}"]):
-      assert got.dtype == SIGNATURES["score"].outputs[name], name
-      np.testing.assert_allclose(got, want[name], rtol=1e-5, atol=1e-5,
+  outputs = [{name: np.load(tmp_path / "score" / f"{name}.npy")
+              for name in SIGNATURES["score"].outputs}]
+  outputs += [fresh[loader]["score"] for loader in LOADERS]
+  for got in outputs:
+    assert sorted(got) == sorted(SIGNATURES["score"].outputs)
+    for name, value in got.items():
+      assert value.dtype == SIGNATURES["score"].outputs[name], name
+      np.testing.assert_allclose(value, want[name], rtol=1e-5, atol=1e-5,
                                  err_msg=name)
   # The calibration's JSON beside the SavedModel is the one in the graph.
   assert tfnvp.OutlierCalibration.load(os.path.join(

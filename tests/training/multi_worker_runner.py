@@ -25,9 +25,9 @@ def main(name, model_dir, data_dir, out):
                           strategy=strategy, data_dir=data_dir, verbose=0,
                           extra_callbacks=[test_multi_worker.FirstLoss()])
   average = model.weight_average
-  np.savez(out, first_loss=model.first_loss,
-           ema_count=-1 if average is None else average.count.numpy(),
-           *[np.asarray(v) for v in model.weights])
+  np.savez(out, *[np.asarray(v) for v in model.weights],
+           first_loss=model.first_loss,
+           ema_count=-1 if average is None else average.count.numpy())
 
 
 if __name__ == "__main__":

@@ -24,11 +24,12 @@ _RUN = dict(
     dataset="mnist", epochs=1, steps_per_epoch=3, checkpoint_every=3,
     num_train_examples=512, num_eval_examples=64, strategy="multi_worker")
 # Glow's actnorms initialize from the first (global) batch on every worker;
-# its run keeps a Polyak average of the weights too.
+# its run keeps a Polyak average of the weights too. Real NVP has one scale:
+# its 4 couplings trace in less than half the time of two scales' 10.
 CONFIGS = {
     "realnvp": TrainConfig(
-        model=tfnvp.RealNVPConfig(image_shape=(28, 28, 1), hidden_channels=8,
-                                  num_res_blocks=1),
+        model=tfnvp.RealNVPConfig(image_shape=(28, 28, 1), num_scales=1,
+                                  hidden_channels=8, num_res_blocks=1),
         optimization=_OPTIMIZATION, **_RUN),
     "glow": TrainConfig(
         model=tfnvp.GlowConfig(image_shape=(28, 28, 1), hidden_channels=8,
