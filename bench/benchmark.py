@@ -784,7 +784,7 @@ def format_report(results, command):
                 if isinstance(v, dict))
       for name, info in planned["configs"].items()]
   lines = [
-      "# Benchmarks",
+      "## Speed: `tfnvp.RealNVP` vs stock `tfb.Glow`",
       "",
       "`tfnvp.RealNVP` vs TensorFlow Probability's stock `tfb.Glow` on "
       "dequantized 28x28x1 images, 2 levels (scales), float32, CPU. "
@@ -905,8 +905,8 @@ def main(argv=None):
     with open(args.json, "w", encoding="utf-8") as f:
       json.dump(results, f, indent=1)
   if args.write:
-    write_section(args.write, format_report(results, command))
-    log(f"wrote {args.write}")
+    publish(format_report(results, command), args.write,
+            "bench/benchmark.py", log)
 
 
 def command_line(script, argv=None):
@@ -916,13 +916,26 @@ def command_line(script, argv=None):
       list(sys.argv[1:] if argv is None else argv))
 
 
+def publish(report, path, name, log=None):
+  """Prints `report`; with a `path`, writes it there as `name`'s section.
+
+  The section ends with the tfnvp version and date that produced it.
+  """
+  import tfnvp  # pylint: disable=g-import-not-at-top
+  print(report)
+  if path:
+    write_section(path, f"{report.rstrip()}\n\n*Written by tfnvp "
+                  f"{tfnvp.__version__} on "
+                  f"{datetime.date.today().isoformat()}.*\n", name)
+    (log or print)(f"wrote {path}")
+
+
 def write_section(path, report, name="bench/benchmark.py"):
   """Writes `report` between the markers of benchmark `name` in `path`.
 
   The markers are `<!-- {name}: begin -->` and `<!-- {name}: end -->`. A
   missing file gets the marked report; a file without these markers gets it
-  at its end (this benchmark's section at its top): other sections (other
-  benchmarks, training quality) are never overwritten.
+  at its end: other sections are never overwritten.
   """
   begin, end = f"<!-- {name}: begin -->\n", f"<!-- {name}: end -->\n"
   text = ""
@@ -933,8 +946,6 @@ def write_section(path, report, name="bench/benchmark.py"):
   if begin in text and end in text:
     head, rest = text.split(begin, 1)
     text = head + section + rest.split(end, 1)[1]
-  elif name == "bench/benchmark.py":
-    text = section + ("\n" + text if text else "")
   else:
     text = (text.rstrip("\n") + "\n\n" if text else "") + section
   with open(path, "w", encoding="utf-8") as f:

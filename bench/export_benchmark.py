@@ -113,9 +113,7 @@ def main(argv=None):
   results, rounds, source = run(settings, args.model_dir)
   command = benchmark.command_line(__file__, argv)
   report = format_report(results, rounds, source, command)
-  print(report)
-  if args.write:
-    benchmark.write_section(args.write, report, MARK)
+  benchmark.publish(report, args.write, MARK)
 
 
 if __name__ == "__main__":

@@ -358,10 +358,7 @@ def main(argv=None):
   report = format_report(rows, quality, minutes, command,
                          time.time() - started,
                          [load_before[0], os.getloadavg()[0]])
-  print(report)
-  if args.write:
-    benchmark.write_section(args.write, report, name="bench/glow_benchmark.py")
-    log(f"wrote {args.write}")
+  benchmark.publish(report, args.write, "bench/glow_benchmark.py", log)
 
 
 if __name__ == "__main__":

@@ -85,9 +85,7 @@ def main(argv=None):
       "sample of D = 784 values is. The pixel fraction is the better "
       "measure of how far the model leaks.",
       ""])
-  print(report)
-  if args.write:
-    benchmark.write_section(args.write, report, MARK)
+  benchmark.publish(report, args.write, MARK)
 
 
 if __name__ == "__main__":

@@ -161,11 +161,8 @@ def main(argv=None):
   command = benchmark.command_line(__file__, argv)
   report = format_report(models, args.precision, rows, quality, command,
                          time.time() - started)
-  print(report)
-  if args.write:
-    benchmark.write_section(args.write, report,
-                            name="bench/mixed_precision_benchmark.py")
-    log(f"wrote {args.write}")
+  benchmark.publish(report, args.write, "bench/mixed_precision_benchmark.py",
+                    log)
 
 
 if __name__ == "__main__":

@@ -151,10 +151,7 @@ def main(argv=None):
       json.dump(rows, f, indent=1)
   report = format_report(rows, benchmark.command_line(__file__, argv),
                          time.time() - started)
-  print(report)
-  if args.write:
-    benchmark.write_section(args.write, report,
-                            name="bench/ood_benchmark.py")
+  benchmark.publish(report, args.write, "bench/ood_benchmark.py")
 
 
 if __name__ == "__main__":

@@ -252,11 +252,7 @@ def main(argv=None):
   command = benchmark.command_line(__file__, argv)
   report = format_report(results, params, command, time.time() - started,
                          curves)
-  print(report)
-  if args.write:
-    benchmark.write_section(args.write, report,
-                            name="bench/recipe_benchmark.py")
-    log(f"wrote {args.write}")
+  benchmark.publish(report, args.write, "bench/recipe_benchmark.py", log)
 
 
 if __name__ == "__main__":
