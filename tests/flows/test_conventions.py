@@ -2,6 +2,7 @@
 
 import logging
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,8 +19,10 @@ def _make(name, **kwargs):
                     **kwargs)
 
 
-@pytest.fixture(params=["realnvp", "glow"])
+@pytest.fixture(scope="module", params=["realnvp", "glow"])
 def flow(request):
+  """A randomized flow of each kind, built once: no test changes it."""
+  keras.utils.set_random_seed(0)    # before the per-test seeding
   made = _make(request.param)
   kit.randomize_weights(made.layers, 0, stddev=0.05)
   return made
