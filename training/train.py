@@ -341,7 +341,7 @@ def build_parser():
       flags.add_alias(parser, alias)
   cli.add_data_flags(parser)
   add("--verbose", default="auto", choices=("auto", "0", "1", "2"),
-      help="Keras progress output; 2 also shows TensorFlow's C++ log "
+      help="Keras progress output "
       "(default: %(default)s)")
   return parser
 

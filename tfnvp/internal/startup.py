@@ -23,11 +23,9 @@ def _is_quiet_command():
   if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
     return False
   argv = list(getattr(sys, "orig_argv", sys.argv))
-  pairs = list(zip(argv, argv[1:]))
-  command = os.path.basename(sys.argv[0] if sys.argv else "").startswith(
-      "tfnvp-") or any(a == "-m" and b.startswith("tfnvp.") for a, b in pairs)
-  verbose = "--verbose=2" in argv or ("--verbose", "2") in pairs
-  return command and not verbose
+  return os.path.basename(sys.argv[0] if sys.argv else "").startswith(
+      "tfnvp-") or any(a == "-m" and b.startswith("tfnvp.")
+                       for a, b in zip(argv, argv[1:]))
 
 
 @contextlib.contextmanager
@@ -42,7 +40,8 @@ def quiet_start():
   inside the block (importing TensorFlow and finding its devices) is held
   back and written out after it without those lines: every other line,
   and any Python error, still shows. Nothing changes in other programs that
-  import tfnvp, when `TF_CPP_MIN_LOG_LEVEL` is set, or with `--verbose 2`.
+  import tfnvp, or when `TF_CPP_MIN_LOG_LEVEL` is set (to see TF's log:
+  `TF_CPP_MIN_LOG_LEVEL=0`).
   """
   if not _is_quiet_command():
     yield
