@@ -1,6 +1,7 @@
 """The training command line on real MNIST: train, resume, evaluate, fail."""
 
 import argparse
+import concurrent.futures
 import csv
 import dataclasses
 import os
@@ -9,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -78,28 +78,29 @@ def _weights(model_dir):
   return [(v.path, np.asarray(v)) for v in model.flow_layers.weights]
 
 
-def _kill_after_checkpoint(args, model_dir, step, timeout=600):
-  """Starts a run in a subprocess, and a thread that SIGKILLs it once
-  checkpoint `step` is the latest; returns the thread (join it)."""
+def _kill_and_resume(args, model_dir, step, timeout=600):
+  """Runs `tfnvp-train args` in a subprocess, SIGKILLs it once checkpoint
+  `step` is the latest, and runs the same command again, to resume.
+
+  Returns:
+    `(newest checkpoint when killed, standard output of the resumed run)`.
+  """
   index = Path(model_dir) / "checkpoints" / "checkpoint"
   process = subprocess.Popen(_command("tfnvp.training.train", *args), cwd=REPO,
                              env=_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-
-  def watch():
-    deadline = time.monotonic() + timeout
-    try:
-      while time.monotonic() < deadline and process.poll() is None:
-        if index.exists() and f"ckpt-{step}" in index.read_text():
-          break
-        time.sleep(0.02)
-    finally:
-      process.send_signal(signal.SIGKILL)
-      process.wait(timeout=60)
-
-  watcher = threading.Thread(target=watch, daemon=True)
-  watcher.start()
-  return watcher
+  deadline = time.monotonic() + timeout
+  try:
+    while time.monotonic() < deadline and process.poll() is None:
+      if index.exists() and f"ckpt-{step}" in index.read_text():
+        break
+      time.sleep(0.02)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+  assert index.exists(), "the run died before its first checkpoint"
+  killed_at = runs.checkpoint_paths(model_dir)[0]
+  return killed_at, _run("tfnvp.training.train", *args, timeout=timeout)
 
 
 def _copy_run(model_dir, tmp_path):
@@ -108,19 +109,20 @@ def _copy_run(model_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def killed_run(data_dir, tmp_path_factory):
-  """The run of `mnist_run` in a `tfnvp-train` subprocess, SIGKILLed after
-  its first checkpoint: `(model_dir, watcher)`; join the watcher.
+def resumed_run(data_dir, tmp_path_factory):
+  """The run of `mnist_run`, killed after its first checkpoint and resumed,
+  by `tfnvp-train` subprocesses: `(model_dir, future)`, the future of
+  `_kill_and_resume`'s result.
 
-  It starts at once, so that it trains while `mnist_run` trains in process
-  if the test asks for it first.
+  They run in a thread from the start, so that they train while
+  `mnist_run` trains in process if the test asks for this fixture first.
   """
   model_dir = str(tmp_path_factory.mktemp("killed") / "run")
-  watcher = _kill_after_checkpoint(
-      RESUMABLE + ["--data-dir", data_dir, "--model-dir", model_dir],
-      model_dir, step=4)
-  yield model_dir, watcher
-  watcher.join()
+  with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+    yield model_dir, executor.submit(
+        _kill_and_resume,
+        RESUMABLE + ["--data-dir", data_dir, "--model-dir", model_dir],
+        model_dir, step=4)
 
 
 @pytest.fixture(scope="module")
@@ -134,17 +136,11 @@ def mnist_run(data_dir, tmp_path_factory):
 
 
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
-    killed_run, mnist_run, data_dir, capsys):
-  killed, watcher = killed_run
-  watcher.join()
-  assert Path(killed, "checkpoints", "checkpoint").exists(), (
-      "the run died before its first checkpoint")
-  resumed_from = runs.checkpoint_paths(killed)[0]
-  assert resumed_from.endswith(("ckpt-4", "ckpt-8")), resumed_from
-  capsys.readouterr()
-  assert train_lib.main(RESUMABLE + ["--data-dir", data_dir, "--model-dir",
-                                     killed]) == 0
-  assert f"Resuming from {resumed_from}" in capsys.readouterr().out
+    resumed_run, mnist_run):
+  killed, future = resumed_run
+  killed_at, out = future.result()
+  assert killed_at.endswith(("ckpt-4", "ckpt-8")), killed_at
+  assert f"Resuming from {killed_at}" in out
 
   assert runs.checkpoint_paths(mnist_run)[0].endswith("ckpt-16")
   assert runs.checkpoint_paths(killed)[0].endswith("ckpt-16")
@@ -580,25 +576,24 @@ def test_training_resumes_from_the_newest_intact_checkpoint(mnist_run,
   runs.verify_checkpoint(runs.checkpoint_paths(model_dir)[0])
 
 
-def test_a_run_resumes_in_another_precision(mnist_run, data_dir, tmp_path,
-                                            capsys):
+def test_a_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path,
+                                                     capsys):
   """`--mixed-precision` is recorded in config.json; the variables are
-  float32 either way, so a float32 run may go on in bfloat16 (and back)."""
-  assert config_lib.load_config(mnist_run).model.network_dtype == "float32"
-  model_dir = _copy_run(mnist_run, tmp_path)
-  capsys.readouterr()
-  assert train_lib.main(RESUMABLE + [
-      "--data-dir", data_dir, "--model-dir", model_dir, "--epochs", "3",
-      "--mixed-precision", "bfloat16"]) == 0
-  assert "(step 16 of 24)" in capsys.readouterr().out
+  float32 either way, so a run may resume in another precision."""
+  model_dir = str(tmp_path / "run")
+  args = ["--model-dir", model_dir, "--data-dir", data_dir, *SMALL,
+          *ONE_SCALE, "--hidden-channels", "4", "--steps-per-epoch", "2"]
+  assert train_lib.main([*args, "--mixed-precision", "bfloat16"]) == 0
   saved = config_lib.load_config(model_dir)
   assert saved.model.network_dtype == "bfloat16"
   assert runs.load_run(model_dir).flow.network_dtype == "bfloat16"
   exact = runs.load_run(model_dir, network_dtype="float32").flow
   assert exact.network_dtype == "float32"
-  history = _history(model_dir)
-  assert [row["epoch"] for row in history] == ["0", "1", "2"]
-  assert float(history[-1]["bits_per_dim"]) > 0
+  capsys.readouterr()
+  assert train_lib.main([*args, "--epochs", "2"]) == 0
+  assert "(step 2 of 4)" in capsys.readouterr().out
+  assert config_lib.load_config(model_dir).model.network_dtype == "float32"
+  assert float(_history(model_dir)[-1]["bits_per_dim"]) > 0
 
 
 def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
