@@ -53,8 +53,9 @@ setuptools.setup(
         "train": _DATA + ["tensorboard>=2.21,<2.22"],
         # tfnvp.export.grpc_client: TF Serving's PredictionService stub.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
-        # The suite, its line coverage (pytest-cov) and the lint (ruff).
-        "test": ["pytest>=8", "pytest-cov>=5", "ruff>=0.6"],
+        # The suite (on two processes: pytest-xdist), its line coverage
+        # (pytest-cov) and the lint (ruff).
+        "test": ["pytest>=8", "pytest-cov>=5", "pytest-xdist>=3", "ruff>=0.6"],
         "bench": ["psutil>=5", "matplotlib>=3.8"],
         # mkdocs build --strict (scripts/test.sh): the guides in docs/ and
         # the API reference generated from the docstrings.

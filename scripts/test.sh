@@ -15,5 +15,7 @@ echo "docs: mkdocs build --strict passed (site/)"
 if [ "$#" -gt 0 ]; then
   exec "$venv/bin/python" -m pytest "$@"
 fi
-"$venv/bin/python" -m pytest
+# Two processes (pytest-xdist), a test file each: a file's shared run is
+# trained once.
+"$venv/bin/python" -m pytest -n "${TFNVP_TEST_WORKERS:-2}" --dist loadfile
 bash scripts/wheel_test.sh

@@ -278,12 +278,22 @@ class OutlierCalibration:
       `{"bits_per_dim", "complexity_bits_per_dim", "ood_score",
       "typicality"}` float32 `[n]` and `"is_outlier"` bool `[n]`.
     """
-    return self._decide(
+    return self.decide(
         pixel_bits_per_dim(flow, images, self.num_samples, self.seed),
         complexity_bits_per_dim(images, self.compression))
 
-  def _decide(self, bpd, complexity):
-    out = _scores(self.typical_set, bpd, complexity)
+  def decide(self, bits_per_dim, complexity_bits_per_dim):
+    """`scores` of images from their measured bits/dim and complexity.
+
+    Args:
+      bits_per_dim: float `Tensor` `[n]`, `pixel_bits_per_dim` of the images.
+      complexity_bits_per_dim: float `Tensor` `[n]`, their
+        `complexity_bits_per_dim`.
+
+    Returns:
+      The dictionary of `scores`.
+    """
+    out = _scores(self.typical_set, bits_per_dim, complexity_bits_per_dim)
     out["is_outlier"] = out[self.score] > self.threshold
     return out
 
@@ -298,7 +308,7 @@ class OutlierCalibration:
     Returns:
       `{name: np.ndarray [n]}`, the keys of `scores`.
     """
-    out = self._decide(*_score_batches(
+    out = self.decide(*_score_batches(
         flow, images, (self.compression, self.num_samples, self.seed),
         batch_size))
     return {name: np.asarray(value) for name, value in out.items()}
