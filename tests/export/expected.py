@@ -11,7 +11,8 @@ import tensorflow as tf
 
 import tfnvp
 
-__all__ = ["LOADERS", "TIMEOUT", "assert_outputs_match", "expected_outputs",
+__all__ = ["LOADERS", "TIMEOUT", "assert_outputs_match",
+           "assert_scores_match", "expected_outputs",
            "requests_for", "run_in_fresh_process", "start_saved_model_cli"]
 
 # The loaders `fresh_load.py` runs every signature through.
@@ -98,6 +99,26 @@ def assert_outputs_match(outputs, expected, modes_tolerance=None):
     else:
       np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-3,
                                  err_msg=name)
+
+
+def assert_scores_match(served, local, calibration):
+  """Served `score` outputs against the in-process `calibration.scores`.
+
+  The measured scores (bits/dim, complexity) must agree in float32. The
+  derived ones must be their definitions applied to the served
+  measurements: typicality divides by the calibration's spread of bits/dim,
+  which amplifies the round-off of a graph run elsewhere, and `is_outlier`
+  flips for a score within round-off of its threshold.
+  """
+  measured = ("bits_per_dim", "complexity_bits_per_dim")
+  assert sorted(served) == sorted(local)
+  for name in measured:
+    np.testing.assert_allclose(served[name], local[name], rtol=1e-5,
+                               atol=1e-5, err_msg=name)
+  derived = calibration.decide(*(served[name] for name in measured))
+  for name in set(served) - set(measured):
+    np.testing.assert_allclose(served[name], derived[name], rtol=1e-5,
+                               atol=1e-5, err_msg=name)
 
 
 def start_saved_model_cli(export_dir, requests, tmp_path):

@@ -14,6 +14,7 @@ from tfnvp.export.contract import SIGNATURES
 from tests import kit
 from tests.export import serving_doubles
 from tests.export.expected import LOADERS
+from tests.export.expected import assert_scores_match
 from tests.export.expected import TIMEOUT
 from tests.export.expected import run_in_fresh_process
 from tests.export.expected import start_saved_model_cli
@@ -379,22 +380,10 @@ def test_score_runs_in_saved_model_cli_and_a_fresh_process(run, pixels,
   outputs = [{name: np.load(tmp_path / "score" / f"{name}.npy")
               for name in SIGNATURES["score"].outputs}]
   outputs += [fresh[loader]["score"] for loader in LOADERS]
-  measured = ("bits_per_dim", "complexity_bits_per_dim")
   for got in outputs:
-    assert sorted(got) == sorted(SIGNATURES["score"].outputs)
     for name, value in got.items():
       assert value.dtype == SIGNATURES["score"].outputs[name], name
-    # The measured scores match the in-process ones. The derived ones
-    # (typicality divides by the calibration's small spread, so it amplifies
-    # the float32 round-off of a graph run elsewhere) must be their
-    # definitions applied to the served measured scores.
-    for name in measured:
-      np.testing.assert_allclose(got[name], want[name], rtol=1e-5,
-                                 atol=1e-5, err_msg=name)
-    derived = run.calibration.decide(*(got[name] for name in measured))
-    for name in set(got) - set(measured):
-      np.testing.assert_allclose(got[name], derived[name], rtol=1e-5,
-                                 atol=1e-5, err_msg=name)
+    assert_scores_match(got, want, run.calibration)
   # The calibration's JSON beside the SavedModel is the one in the graph.
   assert tfnvp.OutlierCalibration.load(os.path.join(
       run.export_dir, serving.CALIBRATION_FILE)) == run.calibration

@@ -15,6 +15,7 @@ from tests.cli import cli_error
 from tfnvp.export import serving
 from tfnvp.training import evaluate as evaluate_lib
 from tests.export.conftest import make_run
+from tests.export.expected import assert_scores_match
 
 # One scale: the commands' graphs trace in less than half the time of two
 # scales', and nothing here depends on the depth.
@@ -59,9 +60,7 @@ def test_export_calibrates_on_the_runs_training_images(mnist_run, data_dir,
   served = tf.saved_model.load(str(output)).signatures["score"](
       images=images)
   local = saved.scores(flow, images)
-  for name, value in local.items():
-    np.testing.assert_allclose(served[name], value, rtol=1e-5, atol=1e-5,
-                               err_msg=name)
+  assert_scores_match(served, local, saved)
   # Premise: real digits and random weights give varied scores.
   assert np.ptp(served["ood_score"]) > 0.01
 
