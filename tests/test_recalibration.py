@@ -116,3 +116,28 @@ def test_no_batches_changes_nothing(batches):
   assert model.recalibrate_moving_statistics(batches) == 0
   for (v, _), want in zip(model.moving_statistics(), before):
     np.testing.assert_array_equal(v, want)
+
+
+def test_a_refused_batch_changes_nothing():
+  """A batch that training would refuse, after one it took: the moving
+  statistics are back to their values before the call, the raw weights and
+  the average unchanged; the next call works."""
+  model = _model(ema_decay=0.5)
+  model.weight_average.update(model.flow_layers.trainable_variables)
+  good = _batches(2)
+  before = {v.path: v.numpy().tobytes() for v in model.weights}
+  for bad, error, match in [
+      (good[1] / 256.0, tf.errors.InvalidArgumentError,
+       r"`batches` holds no value above 1: the images look scaled to "
+       r"\[0, 1\]"),
+      (np.where(good[1] > 128, np.nan, good[1]), tf.errors.InvalidArgumentError,
+       r"`batches` holds NaN or inf in \d+ of its 1024 values"),
+      (good[1][..., 0], ValueError,
+       r"`batches` must be a batch of images of shape \[batch, 8, 8, 1\]; "
+       r"got shape \(16, 8, 8\)\. The channel axis is missing"),
+      (good[1][:0], ValueError, r"`batches` holds no images")]:
+    with pytest.raises(error, match=match):
+      model.recalibrate_moving_statistics([good[0], bad, good[1]])
+    assert {v.path: v.numpy().tobytes() for v in model.weights} == before
+  assert model.recalibrate_moving_statistics(good) == 2
+  assert {v.path: v.numpy().tobytes() for v in model.weights} != before

@@ -12,6 +12,8 @@ from tfnvp.flows.config import FlowConfig
 from tfnvp.internal.checks import check_number
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.internal.dequantization import add_noise
+from tfnvp.internal.image_batches import check_input
+from tfnvp.internal.image_batches import checked_images
 from tfnvp.internal.units import nats_to_bits_per_dim
 from tfnvp.networks.moving_moments import MovingMoments
 
@@ -86,9 +88,25 @@ class FlowModel(keras.Model):
   Keras optimizer's own `global_clipnorm` clips before the all-reduce, per
   replica; that is why clipping happens here.)
 
-  A step whose images hold NaN or inf, or whose loss or gradient norm is
-  not finite (divergence), raises `tf.errors.InvalidArgumentError` with the
-  step and the values, before any weight is updated.
+  Refused input: every batch of `fit`, `train_on_batch`, `evaluate`,
+  `predict`, `model(x)` and `recalibrate_moving_statistics` is checked
+  before the model computes with it, also where Keras traces a step with
+  unknown dimensions: rank 4, the flow's image shape, at least one image,
+  an integer or float dtype, integers in `[0, 255]`, finite floats and, in
+  training (`fit`, `train_on_batch`, recalibration) of a flow on pixels,
+  floats in `[0, 256)` that are not all in `[0, 1]` whatever the flow's
+  `validate_args` (images scaled to `[0, 1]` or standardized are refused
+  with a message that says so). An empty array or dataset is refused
+  before anything runs. What is known before running (a dtype, a static
+  shape) raises `TypeError` or `ValueError`, what only the values or the
+  run-time shape tell `tf.errors.InvalidArgumentError`; the messages name
+  the argument (`x`, `validation_data`, `images`, `batches`) and what was
+  received. A refused call changes nothing: weights, moving statistics,
+  actnorm state, the Polyak average, the optimizer's step counter and
+  slots stay bit-identical (every update of a training step runs after the
+  batch's checks), and the next call works. A step whose loss or gradient
+  norm is not finite (divergence) raises `tf.errors.InvalidArgumentError`
+  with the step and the values, before any weight is updated.
 
   Mixed precision: the model computes in the flow's dtype and its coupling
   networks in the flow's `network_dtype`. For float16 networks `compile`
@@ -191,6 +209,7 @@ class FlowModel(keras.Model):
           self.ema_decay, [v.shape for v in flow.layers.trainable_variables],
           dtype=self.flow_config.dtype, name="weight_average")
     self._flow_kwargs = dict(validate_args=flow.validate_args, name=flow.name)
+    self._pixels = flow.pixels
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self._num_dims = math.prod(self.flow_config.image_shape)
@@ -201,7 +220,12 @@ class FlowModel(keras.Model):
               **kwargs):
     """`keras.Model.compile`; wraps the optimizer in a
     `keras.optimizers.LossScaleOptimizer` for a flow with float16 networks
-    (with `auto_scale_loss`, Keras's own argument)."""
+    (with `auto_scale_loss`, Keras's own argument), and builds it.
+
+    The optimizer's variables exist from here on, so no traced step creates
+    them: a first `fit` refused while Keras traces its step leaves none
+    half-made for the next one.
+    """
     super().compile(optimizer, *args, auto_scale_loss=auto_scale_loss,
                     **kwargs)
     if (auto_scale_loss and self.flow_config.network_dtype == "float16" and
@@ -209,12 +233,12 @@ class FlowModel(keras.Model):
         not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)):
       self.optimizer = keras.optimizers.LossScaleOptimizer(
           self.optimizer, name="loss_scale_optimizer")
+    if self.optimizer is not None and not self.optimizer.built:
+      self.optimizer.build(self.trainable_variables)
 
   def compile_from_config(self, config):
     """Compiles a loaded model as `keras.Model` does (through `compile`)."""
     self.compile(**keras.saving.deserialize_keras_object(config))
-    if self.optimizer is not None:
-      self.optimizer.build(self.trainable_variables)
 
   def _make_flow(self, training):
     return self.flow_config.make_flow(training, self.flow_layers,
@@ -309,20 +333,32 @@ class FlowModel(keras.Model):
     Returns:
       The number of batches used (0 for a flow without moving statistics,
       which is left unchanged).
+
+    Raises:
+      TypeError, ValueError, tf.errors.InvalidArgumentError: for a batch
+        that training would refuse (see the class); the moving statistics
+        are then restored to their values before the call.
     """
     stats = self.moving_statistics()
     if not stats:
       return 0
     step = self._recalibration_step()
+    initial = [v.numpy() for v, _ in stats]
     sums = [np.zeros(v.shape, np.float64) for v, _ in stats]
     count = 0
-    with self.averaged_weights():
-      for batch in batches:
-        before = [v.numpy() for v, _ in stats]
-        step(batch)
-        for total, (variable, momentum), old in zip(sums, stats, before):
-          total += (variable.numpy() - momentum * old) / (1.0 - momentum)
-        count += 1
+    try:
+      with self.averaged_weights():
+        for batch in batches:
+          self._check_input(batch, "batches")
+          before = [v.numpy() for v, _ in stats]
+          step(batch)
+          for total, (variable, momentum), old in zip(sums, stats, before):
+            total += (variable.numpy() - momentum * old) / (1.0 - momentum)
+          count += 1
+    except BaseException:
+      # A refused batch after good ones: the good ones' updates are undone.
+      self._assign([v for v, _ in stats], initial)
+      raise
     if count:
       for total, (variable, _) in zip(sums, stats):
         variable.assign((total / count).astype(variable.dtype))
@@ -334,7 +370,8 @@ class FlowModel(keras.Model):
 
       @tf.function
       def run(batch):
-        strategy.run(lambda b: self(b, training=True), args=(batch,))
+        strategy.run(lambda b: self._log_prob(b, True, "batches"),
+                     args=(batch,))
 
       self._recalibrate_fn = run
     return self._recalibrate_fn
@@ -348,43 +385,82 @@ class FlowModel(keras.Model):
     for variable, value in zip(variables, values):
       variable.assign(value)
 
-  def evaluate(self, *args, **kwargs):
-    """`keras.Model.evaluate`, with the Polyak averages (if any) swapped in."""
-    with self.averaged_weights():
-      return super().evaluate(*args, **kwargs)
+  def _check_input(self, x, name="x"):
+    check_input(name, x, self.flow_config.image_shape)
 
-  def predict(self, *args, **kwargs):
-    """`keras.Model.predict`, with the Polyak averages (if any) swapped in."""
-    with self.averaged_weights():
-      return super().predict(*args, **kwargs)
+  def fit(self, x=None, *args, **kwargs):
+    """`keras.Model.fit`, refusing bad input before anything runs.
 
-  def _images(self, data, training):
-    """The images of a batch, dequantized if they are integers."""
+    Raises:
+      ValueError: for an empty `x` (an array, or a dataset that yields no
+        batch) or `validation_data`, and for what the class refuses.
+    """
+    self._check_input(x)
+    validation = kwargs.get("validation_data")
+    if isinstance(validation, (tuple, list)) and validation:
+      validation = validation[0]
+    self._check_input(validation, "validation_data")
+    history = super().fit(x, *args, **kwargs)
+    if (isinstance(history, keras.callbacks.History) and history.epoch and
+        "loss" not in history.history):
+      # An input whose size is unknown beforehand (a filtered dataset, a
+      # generator) ran out before the first step.
+      raise ValueError(f"`x` yielded no batches: nothing was trained "
+                       f"({x!r}).")
+    return history
+
+  def train_on_batch(self, x, *args, **kwargs):
+    """`keras.Model.train_on_batch`, refusing bad input before it runs."""
+    self._check_input(x)
+    return super().train_on_batch(x, *args, **kwargs)
+
+  def evaluate(self, x=None, *args, **kwargs):
+    """`keras.Model.evaluate`, with the Polyak averages (if any) swapped in.
+
+    Raises:
+      ValueError: for an empty `x` and for what the class refuses.
+    """
+    self._check_input(x)
+    with self.averaged_weights():
+      results = super().evaluate(x, *args, **kwargs)
+    if isinstance(results, (list, dict)) and not results:
+      raise ValueError(f"`x` yielded no batches: nothing was evaluated "
+                       f"({x!r}).")
+    return results
+
+  def predict(self, x, *args, **kwargs):
+    """`keras.Model.predict`, with the Polyak averages (if any) swapped in.
+
+    Raises:
+      ValueError: for an empty `x` and for what the class refuses.
+    """
+    self._check_input(x)
+    with self.averaged_weights():
+      return super().predict(x, *args, **kwargs)
+
+  def _images(self, data, training, name):
+    """The images of a batch, checked (see the class; `name` is the
+    argument the messages name), and dequantized if they are integers."""
     if isinstance(data, (tuple, list)):
       data = data[0]
     images = tf.convert_to_tensor(data)
+    integer = images.dtype.is_integer
     dtype = tf.as_dtype(self.flow_config.dtype)
-    if images.dtype.is_integer:
-      checks = [tf.debugging.assert_greater_equal(
-          images, tf.zeros([], images.dtype),
-          message="integer images must be 8-bit pixels in [0, 255]"),
-                tf.debugging.assert_less_equal(
-          images, tf.constant(255, images.dtype),
-          message="integer images must be 8-bit pixels in [0, 255]")] \
-          if images.dtype != tf.uint8 else []
-      with tf.control_dependencies(checks):
-        images = tf.cast(images, dtype)
-      if training:
-        return add_noise(
-            images, tf.random.uniform(tf.shape(images), dtype=dtype))
-      return images + 0.5
-    if images.dtype.is_floating and images.dtype != dtype:
-      images = tf.cast(images, dtype)
-    return images
+    images = checked_images(name, images, self.flow_config.image_shape,
+                            dtype, pixel_range=training and self._pixels)
+    if not integer:
+      return images
+    if training:
+      return add_noise(images, tf.random.uniform(tf.shape(images),
+                                                 dtype=dtype))
+    return images + 0.5
+
+  def _log_prob(self, data, training, name):
+    return self._make_flow(training).log_prob(
+        self._images(data, training, name))
 
   def call(self, images, training=False):
-    return self._make_flow(bool(training)).log_prob(
-        self._images(images, bool(training)))
+    return self._log_prob(images, bool(training), "images")
 
   def _update_metrics(self, log_prob):
     nll = -log_prob
@@ -409,10 +485,15 @@ class FlowModel(keras.Model):
                                for v in variables])
 
   def train_step(self, data):
-    images = self._images(data, training=True)
-    # The returned tensor carries the check: every update below depends on it.
-    images = tf.debugging.assert_all_finite(
-        images, "training images contain NaN or inf")
+    images = self._images(data, True, "x")
+    # Every op of the step, the updates of moving statistics, actnorms,
+    # optimizer and averages included, runs after the batch's checks; a
+    # data dependency alone would not order an update that reads no image
+    # (the optimizer's step counter, a weight decay).
+    with tf.control_dependencies([images]):
+      return self._train_step(images)
+
+  def _train_step(self, images):
     context = _replica_context()
     dtype = images.dtype
     count = tf.cast(tf.shape(images)[0], dtype)
@@ -448,25 +529,27 @@ class FlowModel(keras.Model):
          "step", self.optimizer.iterations, "loss:", loss, "gradient norm:",
          norm, "No weight was updated by this step; lower the learning rate "
          "or tighten gradient clipping and resume from the last checkpoint."])
+    # As for the batch's checks: every update, also one that reads no
+    # gradient, runs after this one.
     with tf.control_dependencies([check]):
-      grads = [tf.identity(g) for g in grads]
-    if self.clip_norm:
-      grads, _ = tf.clip_by_global_norm(grads, self.clip_norm, use_norm=norm)
-    if context is not None:
-      # The optimizer sums the replicas' gradients again.
-      grads = [g / num_replicas for g in grads]
-    if scaled:
-      grads = [g * scale for g in grads]   # the optimizer unscales them
-    self.optimizer.apply_gradients(zip(grads, variables))
-    if self.weight_average is not None:
-      self.weight_average.update(self.flow_layers.trainable_variables)
-    return self._update_metrics(log_prob)
+      if self.clip_norm:
+        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm,
+                                          use_norm=norm)
+      if context is not None:
+        # The optimizer sums the replicas' gradients again.
+        grads = [g / num_replicas for g in grads]
+      if scaled:
+        grads = [g * scale for g in grads]   # the optimizer unscales them
+      self.optimizer.apply_gradients(zip(grads, variables))
+      if self.weight_average is not None:
+        self.weight_average.update(self.flow_layers.trainable_variables)
+      return self._update_metrics(log_prob)
 
   def test_step(self, data):
-    return self._update_metrics(self(data, training=False))
+    return self._update_metrics(self._log_prob(data, False, "x"))
 
   def predict_step(self, data):
-    return self(data, training=False)
+    return self._log_prob(data, False, "x")
 
   def get_config(self):
     config = super().get_config()
