@@ -74,14 +74,15 @@ class SessionModel:
       return f"Servable not found for request: {wanted}"
     return None
 
-  def run(self, signature_name, inputs):
+  def run(self, signature_name, inputs, output_filter=None):
     """Runs a signature; raises `KeyError` or `ValueError` for bad requests.
 
     Inputs are converted to each input's declared dtype, as the server does
     when it parses JSON numbers, and fed whatever their shape: the session
     is run through TF's C API, without the shape check of the Python
     `Session.run` that the C++ server does not have either. TF errors
-    propagate.
+    propagate. `output_filter` (a list of output names, as in TF Serving's
+    `PredictRequest`) fetches those outputs only.
     """
     signature_name = signature_name or "serving_default"
     if signature_name not in self.signatures:
@@ -99,7 +100,7 @@ class SessionModel:
     for name, info in signature.inputs.items():
       dtype = tf.as_dtype(info.dtype).as_numpy_dtype
       feeds[output(info.name)] = np.asarray(inputs[name]).astype(dtype)
-    names = sorted(signature.outputs)
+    names = sorted(output_filter or signature.outputs)
     fetches = [output(signature.outputs[name].name) for name in names]
     with self._lock:
       values = self._session._call_tf_sessionrun(None, feeds, fetches, [],
