@@ -22,6 +22,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from .client_checks import check_outputs
 from .client_checks import collect_outputs
 from .errors import PredictError
+from .flow_client import DEFAULT_MAX_RESPONSE_BYTES
 from .flow_client import FlowClient
 
 __all__ = ["GrpcClient", "parse_grpc_response"]
@@ -84,13 +85,18 @@ class GrpcClient(FlowClient):
       examples).
     version: a model version, or `None` for the newest.
     timeout: seconds per request.
+    max_response_bytes: the largest response to receive
+      (`flow_client.FlowClient`; gRPC's own default is 4 MiB).
   """
 
   def __init__(self, model_name, target="localhost:8500", version=None,
-               timeout=60.0):
-    super().__init__(model_name, version, timeout)
+               timeout=60.0, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
+    super().__init__(model_name, version, timeout, max_response_bytes)
     self.target = target
-    self._channel = grpc.insecure_channel(target)
+    # gRPC takes a C int.
+    self._channel = grpc.insecure_channel(target, options=[
+        ("grpc.max_receive_message_length",
+         min(self.max_response_bytes, 2**31 - 1))])
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
         self._channel)
 
@@ -112,6 +118,9 @@ class GrpcClient(FlowClient):
     except grpc.RpcError as err:
       code = err.code() if hasattr(err, "code") else None
       details = err.details() if hasattr(err, "details") else str(err)
+      if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        details += (f" (this client's max_response_bytes is "
+                    f"{self.max_response_bytes})")
       raise self._refused(getattr(code, "name", "UNKNOWN"), details) from None
     return collect_outputs(signature_name, response.outputs, _tensor_array,
                            self.target)

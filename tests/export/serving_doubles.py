@@ -224,6 +224,8 @@ class CannedReply:
     missing_bytes: announce this many bytes more in `Content-Length` than
       are sent, then close the connection (a truncated body).
     delay: seconds to wait before answering.
+    content_length: whether to send `Content-Length`; without it, the body
+      ends when the connection closes.
   """
 
   body: object = b""
@@ -231,6 +233,7 @@ class CannedReply:
   content_type: str = "application/json"
   missing_bytes: int = 0
   delay: float = 0.0
+  content_length: bool = True
 
 
 class FakeRestServer:
@@ -266,13 +269,14 @@ class FakeRestServer:
         try:
           self.send_response(canned.status)
           self.send_header("Content-Type", canned.content_type)
-          self.send_header("Content-Length",
-                           str(len(data) + canned.missing_bytes))
+          if canned.content_length:
+            self.send_header("Content-Length",
+                             str(len(data) + canned.missing_bytes))
           self.end_headers()
           self.wfile.write(data)
-        except ConnectionError:   # the client gave up (a timeout test)
+        except ConnectionError:   # the client gave up (a timeout or limit)
           pass
-        if canned.missing_bytes:
+        if canned.missing_bytes or not canned.content_length:
           self.close_connection = True
 
       def log_message(self, *args):
