@@ -115,8 +115,9 @@ class RestClient(FlowClient):
         return (response.status, response.headers.get("Content-Type", ""),
                 self._read(response))
     except urllib.error.HTTPError as err:
-      raise self._refused(f"HTTP {err.code}",
-                          _http_error_message(err)) from None
+      raise self._refused(
+          f"HTTP {err.code}",
+          _http_error_message(err, self.max_response_bytes)) from None
     except urllib.error.URLError as err:
       raise PredictError(self._failure(err.reason)) from None
     except (OSError, http.client.HTTPException) as err:
@@ -155,11 +156,11 @@ class RestClient(FlowClient):
     return f"Request to {self.url} failed: {type(err).__name__}: {err}"
 
 
-def _http_error_message(err):
+def _http_error_message(err, limit):
   """The message of an `HTTPError`: TF Serving's `{"error": ...}`, else the
-  reason and the start of the body."""
+  reason and the start of the body; at most `limit` bytes are read."""
   try:
-    data = err.read()
+    data = err.read(limit)
   except (OSError, http.client.HTTPException) as read_error:
     return f"{err.reason} (the body could not be read: {read_error})"
   content_type = err.headers.get("Content-Type", "") if err.headers else ""

@@ -14,7 +14,10 @@ with GrpcClient("mnist", "localhost:8500") as client:
 ```
 """
 
+import math
+
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -35,12 +38,38 @@ def _dtype_name(enum):
     return f"an unknown dtype (enum {enum})"
 
 
+# The field of a `TensorProto` that holds the values of each output dtype
+# of the contract, when they are not in `tensor_content`.
+_VALUE_FIELDS = {"float32": "float_val", "uint8": "int_val",
+                 "bool": "bool_val"}
+
+
 def _tensor_array(proto, dtype, what):
   """A `TensorProto` as an array of `dtype`; raises `PredictError` naming
-  `what` (`"... output `x`"`) for another dtype or an invalid tensor."""
+  `what` (`"... output `x`"`) for another dtype or an invalid tensor.
+
+  A tensor must hold each of the values its shape declares, as TF Serving
+  writes them: `tf.make_ndarray` would fill a tensor of no values with
+  zeros, and repeat a single value to the shape (however large).
+  """
   if proto.dtype != tf.as_dtype(dtype).as_datatype_enum:
     raise PredictError(f"{what} has dtype {_dtype_name(proto.dtype)}; the "
                        f"signature returns {dtype}.")
+  shape = [d.size for d in proto.tensor_shape.dim]
+  if any(size < 0 for size in shape):
+    raise PredictError(f"{what} declares a negative dimension: shape "
+                       f"{shape}.")
+  size = math.prod(shape)
+  if proto.tensor_content:
+    held, extra = divmod(len(proto.tensor_content), np.dtype(dtype).itemsize)
+    if extra:
+      raise PredictError(f"{what} holds {len(proto.tensor_content)} bytes, "
+                         f"not a whole number of {dtype} values.")
+  else:
+    held = len(getattr(proto, _VALUE_FIELDS[dtype]))
+  if held != size:
+    raise PredictError(f"{what} declares shape {shape} ({size} values) but "
+                       f"holds {held}.")
   try:
     return tf.make_ndarray(proto)
   except (ValueError, TypeError) as err:

@@ -615,7 +615,19 @@ def _tensor(dtype, shape, content):
   return proto
 
 
-# (id, method, outputs, message): gRPC outputs of the wrong dtype or none.
+def _shaped(shape, *values):
+  """A float32 `TensorProto` of `shape` holding `values` in `float_val`."""
+  proto = tf.make_tensor_proto(np.zeros(0, np.float32))
+  del proto.tensor_shape.dim[:]
+  for size in shape:
+    proto.tensor_shape.dim.add(size=size)
+  proto.tensor_content = b""
+  proto.float_val.extend(values)
+  return proto
+
+
+# (id, method, outputs, message): gRPC outputs of the wrong dtype or none,
+# or whose values do not fill their shape.
 BAD_GRPC_OUTPUTS = [
     ("no-outputs", "log_prob", {},
      r"it lacks outputs `log_prob`; got \[\]"),
@@ -630,7 +642,19 @@ BAD_GRPC_OUTPUTS = [
      r"output `z` has dtype string; the signature returns float32"),
     ("short-tensor-content", "log_prob",
      {"log_prob": _tensor(np.float32, [2], b"\0" * 7)},
-     r"output `log_prob` is not a valid float32 tensor"),
+     r"output `log_prob` holds 7 bytes, not a whole number of float32 "
+     r"values"),
+    ("one-value-in-tensor-content", "log_prob",
+     {"log_prob": _tensor(np.float32, [2], b"\0" * 4)},
+     r"output `log_prob` declares shape \[2\] \(2 values\) but holds 1"),
+    ("a-shape-without-values", "log_prob", {"log_prob": _shaped([2])},
+     r"output `log_prob` declares shape \[2\] \(2 values\) but holds 0"),
+    ("one-value-for-a-huge-shape", "log_prob",
+     {"log_prob": _shaped([2**40], 7.0)},
+     r"output `log_prob` declares shape \[1099511627776\] \(1099511627776 "
+     r"values\) but holds 1"),
+    ("a-negative-dimension", "log_prob", {"log_prob": _shaped([-2])},
+     r"output `log_prob` declares a negative dimension: shape \[-2\]"),
 ]
 
 
@@ -674,6 +698,14 @@ def test_the_rest_client_reads_no_body_beyond_max_response_bytes(
     with pytest.raises(PredictError, match=(
         rf"Response from {re.escape(small.url)} {got}, more than "
         rf"max_response_bytes={size - 1}; it was not read")):
+      small.log_prob(_X)
+    # An error's body too: its first max_response_bytes only.
+    rest_server.reply = CannedReply("x" * 5000, status=500,
+                                    content_type="text/plain",
+                                    content_length=content_length)
+    with pytest.raises(PredictError, match=(
+        rf"HTTP 500 from {re.escape(small.url)}: Internal Server Error; not a "
+        rf"TF Serving error but a body: 'x{{{size - 1}}}'$")):
       small.log_prob(_X)
   finally:
     rest_server.reply = None
