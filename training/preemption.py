@@ -118,7 +118,8 @@ class StopOnSignal(keras.callbacks.Callback):
 
   def _restore_handlers(self):
     for number, handler in self._previous.items():
-      signal.signal(number, handler)
+      # None: a handler not set from Python, which cannot be set back.
+      signal.signal(number, signal.SIG_DFL if handler is None else handler)
     self._previous = {}
 
   def _catch(self, signal_number, frame):

@@ -419,6 +419,8 @@ def main(argv=None):
     print(f"error: {err}", file=sys.stderr)
     return 1
   except preemption.TrainingStopped as stopped:
+    if sys.stdout.isatty():
+      print()  # ends Keras's progress bar
     print(stopped, file=sys.stderr)
     return stopped.exit_status
   except KeyboardInterrupt:
