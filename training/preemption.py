@@ -87,7 +87,8 @@ class StopOnSignal(keras.callbacks.Callback):
   """Ends `fit` after the step during which SIGTERM or SIGINT arrived.
 
   Use it as a context manager around training (it installs the signal
-  handlers, in the main thread only) and as the last of `fit`'s callbacks.
+  handlers, in the main thread only, for the signals not ignored) and as
+  the last of `fit`'s callbacks.
   After a step's end (or an epoch's end) at which a stop is requested and
   the run is not complete, it raises `StopRequested`, which `fit` does not
   catch: the caller then saves the checkpoint and ends the callbacks.
@@ -110,7 +111,10 @@ class StopOnSignal(keras.callbacks.Callback):
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():
       for number in SIGNALS:
-        self._previous[number] = signal.signal(number, self._catch)
+        # An ignored signal stays ignored (a shell script's background job
+        # ignores SIGINT, so that Ctrl-C stops the script only).
+        if signal.getsignal(number) != signal.SIG_IGN:
+          self._previous[number] = signal.signal(number, self._catch)
     return self
 
   def __exit__(self, *exc_info):

@@ -425,8 +425,8 @@ def main(argv=None):
     return stopped.exit_status
   except KeyboardInterrupt:
     # SIGINT before training, or a second one while stopping.
-    print(f"Interrupted: stopped at once. The checkpoints in "
-          f"{args.model_dir} are intact; rerun the same command to resume.",
+    print(f"Interrupted: stopped at once. Any checkpoint in "
+          f"{args.model_dir} is intact; rerun the same command to resume.",
           file=sys.stderr)
     return 128 + signal.SIGINT
   print(f"Done. Model, checkpoints and samples in {args.model_dir}; "

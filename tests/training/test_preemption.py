@@ -121,3 +121,13 @@ def test_a_second_signal_gets_the_handling_from_before_training(
     assert previous_handlers == [signal.SIGTERM, signal.SIGINT]
   os.kill(os.getpid(), signal.SIGTERM)
   assert previous_handlers == [signal.SIGTERM, signal.SIGINT, signal.SIGTERM]
+
+
+def test_an_ignored_signal_stays_ignored(previous_handlers):
+  """A shell script's background job ignores SIGINT: Ctrl-C is for the
+  script."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  with preemption.StopOnSignal(tf.distribute.get_strategy(), 10):
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    os.kill(os.getpid(), signal.SIGINT)
+  assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
