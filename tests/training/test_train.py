@@ -108,7 +108,8 @@ def _interrupt_and_resume(args, model_dir, timeout=600):
 
   Returns:
     A `dict`: `delay` (seconds), `status` and `output` of the run sent
-    SIGTERM, `stopped_at` (its newest checkpoint when it had exited),
+    SIGTERM, `stopped_at` (its newest checkpoint when it had exited) and
+    `stopped_iterations` (the optimizer step saved in it),
     `resumed` (the output of the rerun), `killed_at` (the newest checkpoint
     when it was killed) and `out` (the standard output of the last run).
   """
@@ -127,6 +128,10 @@ def _interrupt_and_resume(args, model_dir, timeout=600):
   result["output"] = log.read_text()
   assert _newest_step(model_dir) >= 4, result["output"][-3000:]
   result["stopped_at"] = runs.checkpoint_paths(model_dir)[0]
+  # Read now: the checkpoints after it replace it.
+  result["stopped_iterations"] = tf.train.load_checkpoint(
+      result["stopped_at"]).get_tensor(
+          "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
   stopped = _newest_step(model_dir)
   process = _start_and_wait(args, model_dir, lambda step: step > stopped, log,
                             timeout)
@@ -226,9 +231,7 @@ def test_sigterm_stops_after_a_step_with_its_checkpoint_and_status_143(
   step, path = int(match.group(1)), match.group(2)
   assert 4 < step < 16, context
   assert result["stopped_at"] == path, context
-  reader = tf.train.load_checkpoint(path)
-  assert reader.get_tensor(
-      "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == step
+  assert result["stopped_iterations"] == step, context
   assert f"Resuming from {path} (step {step} of 16)." in result["resumed"]
 
 
