@@ -1,11 +1,16 @@
 """Two worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy."""
 
+import contextlib
 import dataclasses
 import json
 import os
+import random
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -15,6 +20,7 @@ import tensorflow as tf
 
 from tfnvp import data
 from tfnvp import FlowModel
+from tfnvp import runs
 import tfnvp
 from tfnvp.training.config import TrainConfig
 
@@ -58,6 +64,40 @@ def _free_ports(n):
   return ports
 
 
+@contextlib.contextmanager
+def _two_workers(tmp_path, command):
+  """Runs `python -m <command(worker)>` as the two workers of a cluster on
+  127.0.0.1, each with its TF_CONFIG and its output in
+  `tmp_path/worker-<worker>.log`; yields the processes and, on leaving,
+  kills those still running."""
+  ports = _free_ports(2)
+  cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+  processes, logs = [], []
+  try:
+    for worker in range(2):
+      env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
+                 TF_CONFIG=json.dumps(
+                     {"cluster": cluster,
+                      "task": {"type": "worker", "index": worker}}))
+      logs.append(open(tmp_path / f"worker-{worker}.log", "w",  # pylint: disable=consider-using-with
+                       encoding="utf-8"))
+      processes.append(subprocess.Popen(
+          [sys.executable, "-m", *command(worker)], cwd=REPO, env=env,
+          stdout=logs[-1], stderr=subprocess.STDOUT))
+    yield processes
+  finally:
+    for process in processes:
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+    for log in logs:
+      log.close()
+
+
+def _logs(tmp_path):
+  return [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
+
+
 def _reference_first_loss(config, data_dir):
   """One device, the same initial weights and the same global batch."""
   keras.utils.set_random_seed(config.seed)
@@ -87,31 +127,13 @@ def _reference_first_loss(config, data_dir):
 @pytest.mark.parametrize("model", sorted(CONFIGS))
 def test_two_workers_agree_with_each_other_and_with_one_device(
     model, data_dir, tmp_path):
-  ports = _free_ports(2)
-  cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-  processes = []
-  for index in range(2):
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
-               TF_CONFIG=json.dumps(
-                   {"cluster": cluster,
-                    "task": {"type": "worker", "index": index}}))
-    log = open(tmp_path / f"worker-{index}.log", "w", encoding="utf-8")  # pylint: disable=consider-using-with
-    processes.append((subprocess.Popen(
-        [sys.executable, "-m", "tests.training.multi_worker_runner", model,
-         str(tmp_path / "run"), data_dir, str(tmp_path / f"w{index}.npz")],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-  try:
-    for process, _ in processes:
+  with _two_workers(tmp_path, lambda worker: [
+      "tests.training.multi_worker_runner", model, str(tmp_path / "run"),
+      data_dir, str(tmp_path / f"w{worker}.npz")]) as processes:
+    for process in processes:
       # A worker whose peer died waits forever and ignores SIGTERM.
       process.wait(timeout=TIMEOUT_SECONDS)
-  finally:
-    for process, log in processes:
-      if process.poll() is None:
-        process.kill()
-        process.wait()
-      log.close()
-  logs = [(tmp_path / f"worker-{i}.log").read_text() for i in range(2)]
-  for (process, _), text in zip(processes, logs):
+  for process, text in zip(processes, _logs(tmp_path)):
     assert process.returncode == 0, text[-3000:]
 
   results = [np.load(tmp_path / f"w{i}.npz") for i in range(2)]
@@ -134,4 +156,55 @@ def test_two_workers_agree_with_each_other_and_with_one_device(
   run = tmp_path / "run"
   assert (run / "checkpoints" / "ckpt-3.index").exists()
   assert (run / "config.json").exists() and (run / "samples.png").exists()
+  assert not list((run / "checkpoints").glob(".worker-*"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_both_after_the_same_step(data_dir,
+                                                             tmp_path):
+  """Worker 1 (not the chief) gets SIGTERM a random time after the first
+  checkpoint: both workers stop after the same step, the chief writing its
+  one checkpoint, and exit with 143."""
+  run = tmp_path / "run"
+  index = run / "checkpoints" / "checkpoint"
+  flags = ["--dataset", "mnist", "--num-scales", "1", "--hidden-channels",
+           "8", "--num-res-blocks", "1", "--batch-size", "16",
+           "--num-train-examples", "512", "--num-eval-examples", "64",
+           "--epochs", "1", "--steps-per-epoch", "40", "--checkpoint-every",
+           "4", "--bn-recalibration-batches", "2", "--strategy",
+           "multi_worker", "--verbose", "0", "--data-dir", data_dir,
+           "--model-dir", str(run)]
+  delay = random.uniform(0.0, 1.0)
+  with _two_workers(tmp_path, lambda worker: [
+      "tfnvp.training.train", *flags]) as processes:
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while (time.monotonic() < deadline and
+           all(process.poll() is None for process in processes) and
+           not (index.exists() and "ckpt-4" in index.read_text())):
+      time.sleep(0.02)
+    time.sleep(delay)
+    processes[1].send_signal(signal.SIGTERM)
+    for process in processes:
+      process.wait(timeout=TIMEOUT_SECONDS)
+  logs = _logs(tmp_path)
+  context = f"SIGTERM {delay:.2f} s after ckpt-4:\n" + "\n".join(
+      text[-2000:] for text in logs)
+  assert [process.returncode for process in processes] == [143, 143], (
+      context)
+  lines = [[line for line in text.splitlines() if line.startswith("Stopped")]
+           for text in logs]
+  steps = [re.fullmatch(r"Stopped by SIGTERM( to another worker)? after step "
+                        r"(\d+) of 40; checkpoint (\S+)\. Rerun the same "
+                        r"command to resume\.", found[0]) if len(found) == 1
+           else None for found in lines]
+  assert all(steps), context
+  assert [bool(m.group(1)) for m in steps] == [True, False], context
+  step = int(steps[0].group(2))
+  assert int(steps[1].group(2)) == step and 4 < step < 40, context
+  path = str(run / "checkpoints" / f"ckpt-{step}")
+  assert steps[0].group(3) == steps[1].group(3) == path, context
+  assert runs.checkpoint_paths(str(run))[0] == path
+  runs.verify_checkpoint(path)
+  assert tf.train.load_checkpoint(path).get_tensor(
+      "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == step
   assert not list((run / "checkpoints").glob(".worker-*"))
