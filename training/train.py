@@ -39,6 +39,7 @@ from . import callbacks as callbacks_lib
 from . import checkpoints
 from . import config as config_lib
 from . import flags
+from . import lock
 from . import strategies
 
 __all__ = ["ALIASES", "TrainingFailedError", "build_parser",
@@ -147,8 +148,18 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     FileNotFoundError: a missing raw data folder.
     TrainingFailedError: a step with NaN/inf data, loss or gradients
       (divergence); the newest checkpoint is the last good state.
+    lock.ModelDirInUseError: another run holds `model_dir` (`training.lock`);
+      nothing was written.
   """
   strategy = strategy or strategies.make_strategy(config.strategy)
+  with lock.hold(model_dir, strategy):
+    return _train(config, model_dir, strategy, data_dir, raw_data_dir,
+                  verbose, extra_callbacks)
+
+
+def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
+           extra_callbacks):
+  """`train`, with `model_dir` held."""
   chief = strategies.is_chief(strategy)
   spec = data.get_spec(config.dataset)
   if config.model.image_shape != spec.image_shape:
@@ -256,8 +267,7 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   if strategies.is_multi_worker(strategy):
     # Leave together: a worker that exits while the chief still writes makes
     # the coordination service abort the chief.
-    strategy.reduce(tf.distribute.ReduceOp.SUM,
-                    strategy.run(lambda: tf.constant(1.0)), axis=None)
+    strategies.sum_over_replicas(strategy, 1.0)
   return model
 
 
