@@ -37,6 +37,7 @@ from tfnvp.flows import FlowConfig
 from ..export import cli
 from . import callbacks as callbacks_lib
 from . import checkpoints
+from . import cluster
 from . import config as config_lib
 from . import flags
 from . import lock
@@ -150,9 +151,11 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
       (divergence); the newest checkpoint is the last good state.
     lock.ModelDirInUseError: another run holds `model_dir` (`training.lock`);
       nothing was written.
+    cluster.WorkerLostError: another worker of a multi-worker run stopped.
   """
   strategy = strategy or strategies.make_strategy(config.strategy)
-  with lock.hold(model_dir, strategy):
+  with cluster.report_lost_workers(strategy, model_dir), lock.hold(
+      model_dir, strategy):
     return _train(config, model_dir, strategy, data_dir, raw_data_dir,
                   verbose, extra_callbacks)
 
@@ -396,7 +399,7 @@ def main(argv=None):
             data_dir=args.data_dir, raw_data_dir=args.raw_data_dir,
             verbose=args.verbose if args.verbose == "auto" else int(
                 args.verbose))
-  except TrainingFailedError as err:
+  except (TrainingFailedError, cluster.WorkerLostError) as err:
     print(f"error: {err}", file=sys.stderr)
     return 1
   print(f"Done. Model, checkpoints and samples in {args.model_dir}; "
