@@ -106,11 +106,12 @@ class RunLock:
     """
     self._created = _missing_dirs(self.model_dir)
     os.makedirs(self.model_dir, exist_ok=True)
+    fd = None
     try:
       fd = self._lock_file()
       previous = _read(fd)
       if previous != {}:
-        self._take_over(fd, previous)
+        self._take_over(previous)
       record = {"host": socket.gethostname(), "pid": os.getpid(),
                 "started": datetime.datetime.now().astimezone().isoformat(
                     timespec="seconds"),
@@ -119,6 +120,8 @@ class RunLock:
       os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
       os.fsync(fd)
     except BaseException:
+      if fd is not None:
+        os.close(fd)
       self._remove_created()
       raise
     self._fd = fd
@@ -149,10 +152,9 @@ class RunLock:
       # The holder removed the file while we waited for it: lock the new one.
       os.close(fd)
 
-  def _take_over(self, fd, previous):
+  def _take_over(self, previous):
     """Takes over the lock file `previous` left (its lock is free)."""
     if previous is not None and previous.get("host") != socket.gethostname():
-      os.close(fd)
       raise ModelDirInUseError(
           f"`model_dir`={self.model_dir!r} was locked by "
           f"{_describe(previous)}, and whether that run still writes to it "
@@ -168,7 +170,11 @@ class RunLock:
     """Deletes the lock file and lets the lock go (nothing if not held)."""
     if self._fd is None:
       return
-    os.unlink(self.path)
+    try:
+      if os.stat(self.path).st_ino == os.fstat(self._fd).st_ino:
+        os.unlink(self.path)
+    except FileNotFoundError:  # deleted by hand meanwhile
+      pass
     os.close(self._fd)
     self._fd = None
     self._remove_created()

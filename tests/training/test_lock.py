@@ -57,6 +57,18 @@ def test_a_run_lock_names_its_holder_and_leaves_nothing_behind(tmp_path):
   assert list(tmp_path.iterdir()) == []
 
 
+def test_a_lock_file_deleted_or_garbled_by_hand(tmp_path, capsys):
+  with lock.RunLock(str(tmp_path)):
+    (tmp_path / lock.LOCK_FILE).unlink()
+  (tmp_path / lock.LOCK_FILE).write_text("{not json")
+  with lock.RunLock(str(tmp_path)):
+    assert capsys.readouterr().out == (
+        f"warning: taking over the lock of `model_dir`='{tmp_path}' left by "
+        "an unreadable record, which stopped without releasing it.\n")
+    assert _record(tmp_path)["pid"] == os.getpid()
+  assert list(tmp_path.iterdir()) == []
+
+
 def test_train_in_python_refuses_a_held_folder_and_changes_nothing(tmp_path):
   model_dir = tmp_path / "run"
   config = config_lib.TrainConfig(dataset="mnist", model=tfnvp.RealNVPConfig(
