@@ -37,9 +37,11 @@ from tfnvp.flows import FlowConfig
 from ..export import cli
 from . import callbacks as callbacks_lib
 from . import checkpoints
+from . import cluster
 from . import config as config_lib
 from . import flags
 from . import history
+from . import lock
 from . import preemption
 from . import strategies
 
@@ -144,8 +146,20 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     training.preemption.TrainingStopped: SIGTERM or SIGINT (in the main
       thread; under multi-worker, to any worker) stopped training after a
       step, whose checkpoint is saved.
+    lock.ModelDirInUseError: another run holds `model_dir` (`training.lock`);
+      nothing was written.
+    cluster.WorkerLostError: another worker of a multi-worker run stopped.
   """
   strategy = strategy or strategies.make_strategy(config.strategy)
+  with cluster.report_lost_workers(strategy, model_dir), lock.hold(
+      model_dir, strategy):
+    return _train(config, model_dir, strategy, data_dir, raw_data_dir,
+                  verbose, extra_callbacks)
+
+
+def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
+           extra_callbacks):
+  """`train`, with `model_dir` held."""
   chief = strategies.is_chief(strategy)
   spec = data.get_spec(config.dataset)
   if config.model.image_shape != spec.image_shape:
@@ -286,8 +300,7 @@ def _leave_together(strategy):
   exits while the chief still writes makes the coordination service abort
   the chief."""
   if strategies.is_multi_worker(strategy):
-    strategy.reduce(tf.distribute.ReduceOp.SUM,
-                    strategy.run(lambda: tf.constant(1.0)), axis=None)
+    strategies.sum_over_replicas(strategy, 1.0)
 
 
 # tfnvp 0.3's spellings.
@@ -415,7 +428,7 @@ def main(argv=None):
             data_dir=args.data_dir, raw_data_dir=args.raw_data_dir,
             verbose=args.verbose if args.verbose == "auto" else int(
                 args.verbose))
-  except TrainingFailedError as err:
+  except (TrainingFailedError, cluster.WorkerLostError) as err:
     print(f"error: {err}", file=sys.stderr)
     return 1
   except preemption.TrainingStopped as stopped:
