@@ -22,11 +22,14 @@ Errors:
 * anything else raises `PredictError`, whose message names the server (its
   URL or gRPC target) and what was wrong: a request the server refuses (with
   the server's message), no connection or no answer in time, and a response
-  that is not a valid answer to the request: not JSON, truncated, an HTML
-  error page, `null`s or other non-numbers, missing outputs, or outputs of
-  another dtype or shape than the request implies (`[n]` for a batch of `n`
-  images, `[num_samples, H, W, C]` with the `H, W, C` of the other outputs,
-  ...).
+  that is not a valid answer to the request: not JSON, truncated, larger
+  than `max_response_bytes`, an HTML error page, `null`s or other
+  non-numbers, NaN or inf (the JSON tokens `NaN`, `Infinity`, `-Infinity`)
+  in an output the contract says is finite, missing or unknown outputs, or
+  outputs of another dtype or shape than the request implies (`[n]` for a
+  batch of `n` images, `[num_samples, H, W, C]` with the `H, W, C` of the
+  other outputs, ...). So `is_outlier` is never returned beside a NaN
+  score.
 
 Both are `flow_client.FlowClient`s, which check the inputs and outputs; the
 REST bodies follow TF Serving's documented JSON formats (`rest_format`).
@@ -44,6 +47,7 @@ from .client_checks import check_outputs
 from .client_checks import prepare_inputs
 from .contract import SIGNATURES
 from .errors import PredictError
+from .flow_client import DEFAULT_MAX_RESPONSE_BYTES
 from .flow_client import FlowClient
 from .rest_format import parse_rest_response
 from .rest_format import rest_request_body
@@ -64,15 +68,18 @@ class RestClient(FlowClient):
     request_format: `"columnar"` or `"row"` (see
       `rest_format.rest_request_body`); `row` falls back to columnar for
       `sample` and `interpolate`, whose several inputs include scalars.
+    max_response_bytes: the largest body to read (`flow_client.FlowClient`).
 
   A call raises `PredictError` naming `url` for an HTTP error status (with
   TF Serving's message, or the start of the body), no connection, no answer
-  within `timeout`, or a body that is truncated or not a valid response.
+  within `timeout`, or a body that is truncated, too large or not a valid
+  response.
   """
 
   def __init__(self, model_name, host="localhost", port=8501, version=None,
-               timeout=60.0, request_format="columnar"):
-    super().__init__(model_name, version, timeout)
+               timeout=60.0, request_format="columnar",
+               max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
+    super().__init__(model_name, version, timeout, max_response_bytes)
     path = f"/v1/models/{model_name}"
     if self.version is not None:
       path += f"/versions/{self.version}"
@@ -100,19 +107,41 @@ class RestClient(FlowClient):
 
     Raises:
       PredictError: for an HTTP error status (with the server's message),
-        no connection, a timeout or a truncated body.
+        no connection, a timeout, or a body that is truncated or larger than
+        `max_response_bytes`.
     """
     try:
       with urllib.request.urlopen(request, timeout=self.timeout) as response:
         return (response.status, response.headers.get("Content-Type", ""),
-                response.read())
+                self._read(response))
     except urllib.error.HTTPError as err:
-      raise self._refused(f"HTTP {err.code}",
-                          _http_error_message(err)) from None
+      raise self._refused(
+          f"HTTP {err.code}",
+          _http_error_message(err, self.max_response_bytes)) from None
     except urllib.error.URLError as err:
       raise PredictError(self._failure(err.reason)) from None
     except (OSError, http.client.HTTPException) as err:
       raise PredictError(self._failure(err)) from None
+
+  def _read(self, response):
+    """The body of `response`, unless it is larger than
+    `max_response_bytes` (announced, or read so far)."""
+    limit = self.max_response_bytes
+    announced = response.length    # Content-Length, or None if chunked
+    if announced is None:
+      data = response.read(limit + 1)
+    elif announced <= limit:
+      data = response.read()       # raises IncompleteRead if truncated
+    else:
+      data = b""
+    if (announced is not None and announced > limit) or len(data) > limit:
+      size = (f"announces {announced} bytes" if announced is not None else
+              f"holds more than {limit} bytes")
+      raise PredictError(
+          f"Response from {self.url} {size}, more than max_response_bytes="
+          f"{limit}; it was not read. Raise `max_response_bytes` for larger "
+          "answers, or request fewer images.")
+    return data
 
   def _failure(self, err):
     """The message of a request that got no complete answer."""
@@ -127,11 +156,11 @@ class RestClient(FlowClient):
     return f"Request to {self.url} failed: {type(err).__name__}: {err}"
 
 
-def _http_error_message(err):
+def _http_error_message(err, limit):
   """The message of an `HTTPError`: TF Serving's `{"error": ...}`, else the
-  reason and the start of the body."""
+  reason and the start of the body; at most `limit` bytes are read."""
   try:
-    data = err.read()
+    data = err.read(limit)
   except (OSError, http.client.HTTPException) as read_error:
     return f"{err.reason} (the body could not be read: {read_error})"
   content_type = err.headers.get("Content-Type", "") if err.headers else ""

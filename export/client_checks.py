@@ -2,7 +2,8 @@
 
 A request's inputs are checked and cast before anything is sent
 (`prepare_inputs`); a response's outputs are collected as arrays of the
-signature's dtypes (`collect_outputs`) and their shapes checked against the
+signature's dtypes, exactly the signature's outputs, each finite where the
+contract says so (`collect_outputs`), and their shapes checked against the
 request (`check_outputs`). The transports (`export.client`,
 `export.grpc_client`) only move the arrays.
 
@@ -155,6 +156,12 @@ def _as_input(value, dtype, name):
   if array.dtype.kind not in "iuf":
     raise TypeError(f"`{name}` must hold numbers ({dtype.name}); got "
                     f"{kind_name(array)}.")
+  if isinstance(value, (list, tuple)) and any(
+      isinstance(v, (bool, np.bool_))
+      for v in np.asarray(value, dtype=object).flat):
+    # NumPy reads booleans among numbers as 0 and 1.
+    raise TypeError(f"`{name}` must hold numbers ({dtype.name}); got "
+                    "booleans among them.")
   if not integer:
     cast, overflowed = cast_float(array, dtype)
     if overflowed:
@@ -231,7 +238,7 @@ def collect_outputs(signature_name, outputs, to_array, source):
   Args:
     signature_name: a name of `export.contract.SIGNATURES`.
     outputs: a mapping of output name to the transport's value (a JSON
-      value, a `TensorProto`); other names are ignored.
+      value, a `TensorProto`), with the signature's names only.
     to_array: `(value, dtype name, what) -> np.ndarray` of that dtype;
       raises `PredictError` with a message that starts with `what` (which
       names the server, the signature and the output) otherwise.
@@ -241,16 +248,30 @@ def collect_outputs(signature_name, outputs, to_array, source):
     `{output name: np.ndarray}`, in the signature's order.
 
   Raises:
-    PredictError: for a missing output, or from `to_array`.
+    PredictError: for a missing or unknown output, NaN or inf in an output
+      the contract says is finite (`Signature.finite_outputs`; so a
+      decision such as `is_outlier` is never returned beside a NaN score),
+      or from `to_array`.
   """
   signature = contract.signature(signature_name)
   where = invalid_response_prefix(source, signature_name)
   missing = [name for name in signature.outputs if name not in outputs]
-  if missing:
-    raise PredictError(f"{where} it lacks outputs {quote_names(missing)}; got "
-                       f"{sorted(outputs)}.")
-  return {name: to_array(outputs[name], dtype, f"{where} output `{name}`")
-          for name, dtype in signature.outputs.items()}
+  unknown = sorted(name for name in outputs if name not in signature.outputs)
+  if missing or unknown:
+    problem = (f"lacks outputs {quote_names(missing)}" if missing else
+               f"has outputs the signature does not declare, "
+               f"{quote_names(unknown)}")
+    raise PredictError(f"{where} it {problem}; got {sorted(outputs)}.")
+  arrays = {name: to_array(outputs[name], dtype, f"{where} output `{name}`")
+            for name, dtype in signature.outputs.items()}
+  for name in signature.finite_outputs:
+    bad = ~np.isfinite(arrays[name])
+    if bad.any():
+      raise PredictError(
+          f"{where} output `{name}` holds {int(bad.sum())} NaN or inf of "
+          f"{bad.size} values; the signature returns finite values only "
+          "(a server that computes NaN or inf must answer with an error).")
+  return arrays
 
 
 def check_outputs(signature_name, outputs, inputs=None, source="the server"):

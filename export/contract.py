@@ -18,6 +18,10 @@ batch is an error), `images` of `interpolate` is `[n, num_steps, H, W, C]`,
 `H, W, C` are checked by the server; an export binds them to its image shape
 (`image_sizes`).
 
+Every float output is finite (`Signature.finite_outputs`): a signature whose
+model computes NaN or inf returns an error instead of an answer, and the
+clients refuse a response that holds NaN, `Infinity` or `-Infinity` there.
+
 #### Examples
 
 ```python
@@ -57,6 +61,12 @@ class Signature:
   doc: str
   input_shapes: dict
   output_shapes: dict
+
+  @property
+  def finite_outputs(self):
+    """The names of the outputs that are finite: every float output."""
+    return tuple(name for name, dtype in self.outputs.items()
+                 if dtype.startswith("float"))
 
 
 SIGNATURES = {

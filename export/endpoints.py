@@ -11,9 +11,12 @@ Its outputs are the contract's, cast to the contract's dtypes.
 The checks (`export.graph_checks`) run in the graph, before any op of the
 model, in this order: every input's shape, as the contract gives it (the
 rank, the model's image shape, a batch of `n >= 1`); the checks between
-inputs; every input's values. The model's results that could be NaN or inf
-(latents, decoded and sampled images) are the output checks: an error, not
-a NaN, is returned.
+inputs; every input's values. After the model, every output the contract
+says is finite (`Signature.finite_outputs`, after the cast to its dtype) is
+checked, in the contract's order, and every output waits for all of these
+checks, so a request for some outputs only (TF Serving's `output_filter`)
+is checked too: an error naming the signature and the output, not a NaN,
+is returned.
 
 #### Examples
 
@@ -38,6 +41,7 @@ from tfnvp.flows import ImageFlow
 from . import contract
 from .graph_checks import all_true
 from .graph_checks import assert_that
+from .graph_checks import check_finite
 from .graph_checks import check_scalar_in
 from .graph_checks import check_shape
 from .graph_checks import check_values
@@ -54,6 +58,12 @@ DEFAULT_MAX_SAMPLES = 256
 DEFAULT_MAX_INTERPOLATION_STEPS = 64
 
 _INT32_RANGE = (-2**31, 2**31 - 1)
+
+# What to check when a request within the checked ranges makes the model
+# compute NaN or inf: its weights, and the temperature of a sample.
+_CHECKPOINT_HINT = "Check the weights of the exported checkpoint."
+_SAMPLE_HINT = ("Lower `temperature`, or check the weights of the exported "
+                "checkpoint.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +97,15 @@ class Endpoint:
     inputs: `{input name: Input}` of every input of the signature.
     relations: functions `(*inputs) -> Assert op`, the checks between
       inputs, run after the shape checks and before the value checks.
+    hint: what to check when the model computes a non-finite output, for
+      the message.
   """
 
   name: str
   fn: object
   inputs: dict
   relations: tuple = ()
+  hint: str = _CHECKPOINT_HINT
 
   def function(self, sizes):
     """The endpoint as a `tf.function` of the contract's input signature.
@@ -103,7 +116,8 @@ class Endpoint:
 
     Returns:
       A `tf.function` that takes the inputs (by position or name), checks
-      them and returns `{output name: tensor}` of the contract's dtypes.
+      them and returns `{output name: tensor}` of the contract's dtypes,
+      each gated by the checks of the finite outputs.
     """
     signature = contract.SIGNATURES[self.name]
     names = list(signature.inputs)
@@ -116,11 +130,18 @@ class Endpoint:
         _on(i, lambda x, name=name: self.inputs[name].values(x, name))
         for i, name in enumerate(names) if self.inputs[name].values]
     checks = [*shape_checks, *self.relations, *value_checks]
+    outputs_of = list(signature.outputs)
+    output_checks = [
+        _on(i, lambda x, name=name: check_finite(
+            x, self.name, f"output `{name}`", self.hint))
+        for i, name in enumerate(outputs_of)
+        if name in signature.finite_outputs]
 
     def serve(*inputs):
       outputs = self.fn(*checked(list(inputs), *checks))
-      return {name: tf.cast(outputs[name], dtype)
-              for name, dtype in signature.outputs.items()}
+      outputs = [tf.cast(outputs[name], dtype)
+                 for name, dtype in signature.outputs.items()]
+      return dict(zip(outputs_of, checked(outputs, *output_checks)))
 
     # tf.function reads the parameters (keyword calls, the names of the
     # saved function's arguments) from the Python signature.
@@ -195,8 +216,9 @@ def _same_count(images_a, images_b, _):
 class _Computations:
   """What the endpoints compute, in the flow's dtype (`flow.dtype`).
 
-  The model's results that could be NaN or inf pass through
-  `graph_checks.finite_output`: the output checks.
+  The endpoint checks the outputs; `interpolate` checks its latents too,
+  since decoding saturates (a non-finite latent can decode to a finite
+  image), and `sample` its images before they become `pixels`.
   """
 
   def __init__(self, flow, calibration):
@@ -222,18 +244,18 @@ class _Computations:
     images = tfnvp.sample_at_temperature(
         self._flow, tf.reshape(num_samples, [1]),
         tf.cast(temperature, self._dtype), seed=tf.cast(seed, tf.int32))
-    images = tf.cast(finite_output(images, "images"), tf.float32)
+    # Checked before `pixels` are computed from them.
+    images = finite_output(tf.cast(images, tf.float32), "sample",
+                           "output `images`", _SAMPLE_HINT)
     return {"images": images, "pixels": tfnvp.to_uint8(images)}
 
   def _encode(self, images):
-    """Data to latents, checked finite."""
-    return finite_output(
-        self._flow.flow.forward(tf.cast(images, self._dtype)), "latents")
+    """Data to latents."""
+    return self._flow.flow.forward(tf.cast(images, self._dtype))
 
   def _decode(self, z):
-    """Latents to data, checked finite."""
-    return finite_output(
-        self._flow.bijector.forward(tf.cast(z, self._dtype)), "images")
+    """Latents to data."""
+    return self._flow.bijector.forward(tf.cast(z, self._dtype))
 
   def encode(self, images):
     """`encode`."""
@@ -245,7 +267,10 @@ class _Computations:
 
   def interpolate(self, images_a, images_b, num_steps):
     """`interpolate`: decoded points of the arc from `z_a` to `z_b`."""
-    z_a, z_b = tf.split(self._encode(tf.concat([images_a, images_b], 0)), 2)
+    z = finite_output(self._encode(tf.concat([images_a, images_b], 0)),
+                      "interpolate", "latents of `images_a` and `images_b`",
+                      _CHECKPOINT_HINT)
+    z_a, z_b = tf.split(z, 2)
     phi = tf.linspace(tf.constant(0.0, self._dtype), math.pi / 2, num_steps)
     weights_shape = [1, -1] + [1] * len(self._image_shape)
     path = (tf.reshape(tf.cos(phi), weights_shape) * z_a[:, tf.newaxis] +
@@ -288,7 +313,8 @@ def serving_endpoints(flow, *, calibration, max_samples,
       Endpoint("sample", model.sample, {
           "num_samples": _count(1, max_samples),
           "temperature": Input("that is finite and > 0", _positive),
-          "seed": Input("two int64 values", _int32_seed)}),
+          "seed": Input("two int64 values", _int32_seed)},
+               hint=_SAMPLE_HINT),
       Endpoint("encode", model.encode, {"images": Input("image", domain)}),
       Endpoint("decode", model.decode, {"z": Input("latent", finite)}),
       Endpoint("interpolate", model.interpolate, {
@@ -317,7 +343,8 @@ def build_serving_module(
   run in order (every input's shape, the checks between inputs, every
   input's values), before any op of the model, and read the shape of the
   tensor actually fed: TF Serving does not check a request against the
-  signature's shapes.
+  signature's shapes. A float output that holds NaN or inf is an error
+  naming the signature and the output, whichever outputs are fetched.
 
   ```none
   serving_default(images: uint8 [n, H, W, C])

@@ -17,11 +17,24 @@ client.predict("encode", {"images": x})      # {"z": float32 [n, H, W, C]}
 ```
 """
 
+import math
+
+import numpy as np
+
 from .client_checks import check_outputs
 from .client_checks import prepare_inputs
 from .errors import PredictError
 
-__all__ = ["FlowClient"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "FlowClient"]
+
+# The largest response a client reads by default: 256 MiB, beyond the
+# answers of the presets' largest requests (JSON spends about 10 bytes per
+# float, gRPC 4).
+DEFAULT_MAX_RESPONSE_BYTES = 2**28
+
+
+def _is_int(value):
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class FlowClient:
@@ -29,14 +42,32 @@ class FlowClient:
 
   Args:
     model_name: `--model_name` of the server.
-    version: a model version (an `int`), or `None` for the newest.
-    timeout: seconds per request.
+    version: a model version (an `int >= 0`), or `None` for the newest.
+    timeout: seconds per request, a number > 0.
+    max_response_bytes: the largest response to read, an `int >= 1`; a
+      larger one is a `PredictError` (REST: its body is not read; gRPC:
+      the channel's `grpc.max_receive_message_length`).
+
+  Raises:
+    ValueError: for a bad `version`, `timeout` or `max_response_bytes`.
   """
 
-  def __init__(self, model_name, version=None, timeout=60.0):
+  def __init__(self, model_name, version=None, timeout=60.0,
+               max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
+    if version is not None and not (_is_int(version) and version >= 0):
+      raise ValueError("`version` must be an int >= 0 or None; got "
+                       f"{version!r}.")
+    if not (_is_int(timeout) or isinstance(timeout, float)) or not (
+        0 < timeout < math.inf):
+      raise ValueError("`timeout` must be a finite number of seconds > 0; "
+                       f"got {timeout!r}.")
+    if not _is_int(max_response_bytes) or max_response_bytes < 1:
+      raise ValueError("`max_response_bytes` must be an int >= 1; got "
+                       f"{max_response_bytes!r}.")
     self.model_name = model_name
     self.version = None if version is None else int(version)
     self.timeout = timeout
+    self.max_response_bytes = int(max_response_bytes)
 
   @property
   def source(self):

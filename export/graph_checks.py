@@ -5,8 +5,8 @@ against the signature, so the graph checks them itself, before any op of
 the model, and a bad request gets an error that names the argument and what
 it received instead of NaN or an error from deep in the model. The checks
 run in a given order (`checked`), so a request with several problems reports
-the first; `finite_output` refuses to return what the model could not
-compute.
+the first; `check_finite` and `finite_output` refuse to return what the
+model could not compute, naming the signature and what was not finite.
 
 #### Examples
 
@@ -17,14 +17,16 @@ images, = checked(
                           "a batch of 28x28 images"),
     lambda x: check_values(x, "images", (0.0, 256.0, True),
                            "finite and in [0, 256)"))
-z = finite_output(flow.flow.forward(images), "latents")
+z = finite_output(flow.flow.forward(images), "encode", "output `z`",
+                  "Check the weights of the exported checkpoint.")
 ```
 """
 
 import tensorflow as tf
 
-__all__ = ["all_true", "assert_that", "check_scalar_in", "check_shape",
-           "check_values", "checked", "finite_output", "runtime_shape"]
+__all__ = ["all_true", "assert_that", "check_finite", "check_scalar_in",
+           "check_shape", "check_values", "checked", "finite_output",
+           "runtime_shape"]
 
 
 def assert_that(condition, *data):
@@ -67,22 +69,33 @@ def checked(tensors, *checks):
   return tensors
 
 
-def finite_output(x, what):
-  """`x`, usable only once it is known to hold no NaN or inf.
+def check_finite(x, signature_name, what, hint):
+  """An `Assert` that the model computed no NaN or inf in `x`.
 
   Args:
     x: a float tensor the model computed.
-    what: what `x` is, for the message (`"latents"`, `"images"`).
+    signature_name: the signature that computed it, for the message.
+    what: what `x` is, for the message (`"output `z`"`, `"latents of
+      ..."`).
+    hint: what to check, for the message.
 
   Returns:
-    `x`, gated by an `Assert` whose message says that the model produced
-    non-finite `what` and no output is returned.
+    The `Assert` op; its message names the signature and `what`, says that
+    no output is returned, and counts the values that are not finite.
   """
-  check = assert_that(
-      tf.reduce_all(tf.math.is_finite(x)),
-      f"The model produced non-finite {what} (NaN or inf); no output is "
-      "returned. Lower `temperature` or check the exported checkpoint.")
-  with tf.control_dependencies([check]):
+  finite = tf.math.is_finite(x)
+  return assert_that(
+      all_true(finite),
+      f"Signature `{signature_name}` computed non-finite {what} (NaN or "
+      f"inf); no output is returned. {hint} Values that are not finite:",
+      tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int32)), "of",
+      tf.size(x))
+
+
+def finite_output(x, signature_name, what, hint):
+  """`x`, usable only once `check_finite` has passed on it (same args)."""
+  with tf.control_dependencies(
+      [check_finite(x, signature_name, what, hint)]):
     return tf.identity(x)
 
 

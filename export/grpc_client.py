@@ -14,7 +14,10 @@ with GrpcClient("mnist", "localhost:8500") as client:
 ```
 """
 
+import math
+
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -22,6 +25,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from .client_checks import check_outputs
 from .client_checks import collect_outputs
 from .errors import PredictError
+from .flow_client import DEFAULT_MAX_RESPONSE_BYTES
 from .flow_client import FlowClient
 
 __all__ = ["GrpcClient", "parse_grpc_response"]
@@ -34,12 +38,38 @@ def _dtype_name(enum):
     return f"an unknown dtype (enum {enum})"
 
 
+# The field of a `TensorProto` that holds the values of each output dtype
+# of the contract, when they are not in `tensor_content`.
+_VALUE_FIELDS = {"float32": "float_val", "uint8": "int_val",
+                 "bool": "bool_val"}
+
+
 def _tensor_array(proto, dtype, what):
   """A `TensorProto` as an array of `dtype`; raises `PredictError` naming
-  `what` (`"... output `x`"`) for another dtype or an invalid tensor."""
+  `what` (`"... output `x`"`) for another dtype or an invalid tensor.
+
+  A tensor must hold each of the values its shape declares, as TF Serving
+  writes them: `tf.make_ndarray` would fill a tensor of no values with
+  zeros, and repeat a single value to the shape (however large).
+  """
   if proto.dtype != tf.as_dtype(dtype).as_datatype_enum:
     raise PredictError(f"{what} has dtype {_dtype_name(proto.dtype)}; the "
                        f"signature returns {dtype}.")
+  shape = [d.size for d in proto.tensor_shape.dim]
+  if any(size < 0 for size in shape):
+    raise PredictError(f"{what} declares a negative dimension: shape "
+                       f"{shape}.")
+  size = math.prod(shape)
+  if proto.tensor_content:
+    held, extra = divmod(len(proto.tensor_content), np.dtype(dtype).itemsize)
+    if extra:
+      raise PredictError(f"{what} holds {len(proto.tensor_content)} bytes, "
+                         f"not a whole number of {dtype} values.")
+  else:
+    held = len(getattr(proto, _VALUE_FIELDS[dtype]))
+  if held != size:
+    raise PredictError(f"{what} declares shape {shape} ({size} values) but "
+                       f"holds {held}.")
   try:
     return tf.make_ndarray(proto)
   except (ValueError, TypeError) as err:
@@ -84,13 +114,18 @@ class GrpcClient(FlowClient):
       examples).
     version: a model version, or `None` for the newest.
     timeout: seconds per request.
+    max_response_bytes: the largest response to receive
+      (`flow_client.FlowClient`; gRPC's own default is 4 MiB).
   """
 
   def __init__(self, model_name, target="localhost:8500", version=None,
-               timeout=60.0):
-    super().__init__(model_name, version, timeout)
+               timeout=60.0, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
+    super().__init__(model_name, version, timeout, max_response_bytes)
     self.target = target
-    self._channel = grpc.insecure_channel(target)
+    # gRPC takes a C int.
+    self._channel = grpc.insecure_channel(target, options=[
+        ("grpc.max_receive_message_length",
+         min(self.max_response_bytes, 2**31 - 1))])
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(
         self._channel)
 
@@ -112,6 +147,9 @@ class GrpcClient(FlowClient):
     except grpc.RpcError as err:
       code = err.code() if hasattr(err, "code") else None
       details = err.details() if hasattr(err, "details") else str(err)
+      if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        details += (f" (this client's max_response_bytes is "
+                    f"{self.max_response_bytes})")
       raise self._refused(getattr(code, "name", "UNKNOWN"), details) from None
     return collect_outputs(signature_name, response.outputs, _tensor_array,
                            self.target)

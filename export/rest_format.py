@@ -118,11 +118,12 @@ def read_json(status, content_type, data, url):
     The decoded JSON value.
 
   Raises:
-    PredictError: the body is not JSON (an HTML page, a truncated object).
+    PredictError: the body is not JSON (an HTML page, a truncated object,
+      arrays nested beyond Python's recursion limit).
   """
   try:
     return json.loads(data)
-  except ValueError as err:
+  except (ValueError, RecursionError) as err:
     kind = _body_kind(content_type) or f"not JSON ({err})"
     raise PredictError(
         f"Invalid response from {url}: HTTP {status} with a body that is "
@@ -148,29 +149,45 @@ def error_message(reason, content_type, data):
     return f"{reason}; not a TF Serving error but {kind}: {snippet(data)}"
 
 
+def _object_values(array):
+  """What an object array of JSON values holds that is not a number."""
+  if any(v is None for v in array.flat):
+    return "null values"
+  for v in array.flat:
+    if isinstance(v, (bool, str, dict)):
+      return {bool: "booleans", str: "strings", dict: "objects"}[type(v)]
+    if isinstance(v, int) and not -2**63 <= v < 2**64:
+      return "integers beyond 64 bits"
+  return "non-numeric values"
+
+
 def _json_array(value, dtype, what):
   """A JSON value as an array of `dtype`; raises `PredictError` naming
   `what` (`"... output `x`"`) unless it is a rectangular array of numbers
-  that fit."""
+  (booleans for a bool output) that fit."""
   dtype = np.dtype(dtype)
   try:
     array = np.asarray(value)
-  except (ValueError, TypeError):
-    raise PredictError(f"{what} is a ragged list (its rows differ in "
-                       "length).") from None
+  except (ValueError, TypeError) as err:
+    shape = ("a ragged list (its rows differ in length)"
+             if "inhomogeneous" in str(err) else f"not an array ({err})")
+    raise PredictError(f"{what} is {shape}.") from None
   if array.dtype == object:
-    nulls = any(v is None for v in array.flat)
-    raise PredictError(f"{what} holds {'null' if nulls else 'non-numeric'} "
-                       "values.")
+    raise PredictError(f"{what} holds {_object_values(array)}.")
   if dtype == np.bool_:
     if array.dtype.kind != "b":
       raise PredictError(f"{what} holds {kind_name(array)}, not booleans.")
     return array
   integer = np.issubdtype(dtype, np.integer)
   if array.dtype.kind not in ("iu" if integer else "iuf"):
-    kind = "non-integers" if array.dtype.kind == "f" else kind_name(
-        array, f"values of dtype {array.dtype.name}")
+    kind = kind_name(array, f"values of dtype {array.dtype.name}")
+    if array.dtype.kind == "f":
+      kind = ("non-integers" if np.all(np.isfinite(array)) else
+              "NaN or inf")
     raise PredictError(f"{what} holds {kind}, not {dtype.name} values.")
+  if any(isinstance(v, bool) for v in np.asarray(value, dtype=object).flat):
+    # NumPy reads booleans among numbers as 0 and 1.
+    raise PredictError(f"{what} holds booleans among its numbers.")
   if integer:
     if outside_integer_range(array, dtype):
       raise PredictError(f"{what} holds values from {array.min()} to "
@@ -222,7 +239,7 @@ def response_outputs(signature_name, body, url=None):
       outputs = {names[0]: rows}
     else:
       for i, row in enumerate(rows):
-        if not isinstance(row, dict) or not set(names) <= set(row):
+        if not isinstance(row, dict) or set(names) != set(row):
           got = (f"keys {sorted(row)}" if isinstance(row, dict) else
                  type(row).__name__)
           raise PredictError(

@@ -1,7 +1,6 @@
 """Test-session setup: two logical CPU devices, seeded weights per test, real
 MNIST data prepared once, and TFDS's mock of every supported dataset."""
 
-import fcntl
 import os
 import time
 from pathlib import Path
@@ -50,25 +49,28 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory, worker_id):
-  """A TFDS data_dir with mnist and fashion_mnist prepared offline, once per
-  test run: pytest-xdist's workers share it (the first prepares it under a
-  lock, the others wait for it)."""
+def raw_data_dir():
+  """The folder of the original MNIST and Fashion-MNIST files."""
   if not SHARED_DATA.is_dir():
     pytest.skip(
         f"raw MNIST/Fashion-MNIST files not found at {SHARED_DATA}; "
         "these tests need them for offline TFDS preparation"
     )
+  return str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory, worker_id, raw_data_dir):
+  """A TFDS data_dir with mnist and fashion_mnist prepared offline, once per
+  test run: pytest-xdist's workers share it (`data.prepare` lets the first
+  prepare a dataset while the others wait for it)."""
   base = tmp_path_factory.getbasetemp()
   # Under xdist each worker's base is a folder of the run's base.
   root = (base if worker_id == "master" else base.parent) / "tfds"
-  root.mkdir(exist_ok=True)
-  with open(root / ".lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    start = time.perf_counter()
-    for name in ("mnist", "fashion_mnist"):
-      data.prepare(name, data_dir=str(root), raw_data_dir=str(SHARED_DATA))
-    seconds = time.perf_counter() - start
+  start = time.perf_counter()
+  for name in ("mnist", "fashion_mnist"):
+    data.prepare(name, data_dir=str(root), raw_data_dir=raw_data_dir)
+  seconds = time.perf_counter() - start
   print(f"prepared (or found) mnist + fashion_mnist in {seconds:.1f} s")
   return str(root)
 

@@ -1,7 +1,8 @@
-"""Keras callbacks of a training run: checkpoints, sample grids, wall time."""
+"""Keras callbacks of a training run: checkpoints, sample grids, progress."""
 
 import math
 import os
+import re
 import time
 
 import keras
@@ -10,15 +11,28 @@ import tensorflow as tf
 
 import tfnvp
 
-__all__ = ["CheckpointEvery", "ElapsedTime", "RecalibrateMovingStatistics",
-           "SampleGrid", "TrainSubsetEvaluation", "image_grid", "write_png"]
+__all__ = ["CheckpointEvery", "RecalibrateMovingStatistics", "RunProgress",
+           "SampleGrid", "TrainSubsetEvaluation", "ends_epoch", "image_grid",
+           "write_png"]
+
+
+def ends_epoch(params, batch):
+  """Whether `batch` (an index of Keras's `on_train_batch_end`) is the last
+  step of its epoch, given a callback's `params` (one step per batch)."""
+  steps = params.get("steps") if params else None
+  return steps is not None and batch + 1 >= steps
 
 
 class CheckpointEvery(keras.callbacks.Callback):
   """Saves a checkpoint every `every_n_steps` optimizer steps and at the end.
 
   Steps are counted by the optimizer, across epochs and restarts, so a run
-  resumed from step `s` saves at the same steps as an uninterrupted one.
+  resumed from step `s` saves at the same steps as an uninterrupted one. A
+  step that ends an epoch is saved after the epoch's end, once the epoch's
+  logs (history.csv, TensorBoard, sample grid) are written: a checkpoint at
+  an epoch's end always has its epoch's logs. Put it after the callbacks
+  that write them. A step that is already saved (the checkpoint a run
+  resumed from) is not saved again.
 
   Args:
     checkpointer: a `training.checkpoints.Checkpointer`.
@@ -31,21 +45,28 @@ class CheckpointEvery(keras.callbacks.Callback):
     self.checkpointer = checkpointer
     self.every_n_steps = every_n_steps
     self.before_save = before_save
-    self._last_saved = None
 
-  def _save(self):
-    if self.before_save is not None:
-      self.before_save()
-    self.checkpointer.save()
-    self._last_saved = self.checkpointer.step
+  def save(self):
+    """Saves the current step unless it is saved; returns the checkpoint."""
+    if self.checkpointer.saved_step != self.checkpointer.step:
+      if self.before_save is not None:
+        self.before_save()
+      self.checkpointer.save()
+    return self.checkpointer.saved_path
+
+  def _due(self):
+    return self.checkpointer.step % self.every_n_steps == 0
 
   def on_train_batch_end(self, batch, logs=None):
-    if self.checkpointer.step % self.every_n_steps == 0:
-      self._save()
+    if self._due() and not ends_epoch(self.params, batch):
+      self.save()
+
+  def on_epoch_end(self, epoch, logs=None):
+    if self._due():
+      self.save()
 
   def on_train_end(self, logs=None):
-    if self._last_saved != self.checkpointer.step:
-      self._save()
+    self.save()
 
 
 class RecalibrateMovingStatistics(keras.callbacks.Callback):
@@ -109,25 +130,95 @@ class TrainSubsetEvaluation(keras.callbacks.Callback):
       logs["train_eval_bits_per_dim"] = result["bits_per_dim"]
 
 
-class ElapsedTime(keras.callbacks.Callback):
-  """Adds `elapsed_seconds` (wall time of training so far) to epoch logs.
+class RunProgress(keras.callbacks.Callback):
+  """The run's wall time and its epoch's running means, kept in checkpoints.
+
+  Adds `elapsed_seconds`, the wall time of training, to the epoch logs.
+  `variables` (the wall time and the running mean of each metric over the
+  epoch's steps so far) are meant to be saved with every checkpoint
+  (`training.checkpoints.Checkpointer(extra=...)`), `record()` run before
+  each save. A run resumed from a checkpoint then counts the time up to that
+  checkpoint, not the time lost after it, and, resumed inside an epoch, logs
+  at that epoch's end the mean over all of the epoch's steps, those before
+  the checkpoint included, as an uninterrupted run does (the epoch's steps
+  are of one batch size each, so the means combine by step counts).
 
   Args:
-    offset: seconds already spent before this process (a resumed run).
+    metric_names: the names of the model's running means in the logs
+      (`[m.name for m in model.metrics]`).
+    steps_per_epoch: Python `int`, the optimizer steps of an epoch.
   """
 
-  def __init__(self, offset=0.0):
+  def __init__(self, metric_names, steps_per_epoch):
     super().__init__()
-    self.offset = offset
+    self.metric_names = tuple(metric_names)
+    self.steps_per_epoch = steps_per_epoch
+    # NaN: not in the checkpoint the run resumed from (or no checkpoint).
+    nan = float("nan")
+    self.variables = {"elapsed_seconds": tf.Variable(nan, dtype=tf.float64)}
+    self.variables.update(
+        {f"epoch_mean_{name}": tf.Variable(nan, dtype=tf.float64)
+         for name in self.metric_names})
+    self._offset = 0.0
     self._start = None
+    self._carried = {}
+    self._carried_steps = 0
+    self._steps = 0
+    self._logs = {}
+
+  def resume(self, step, elapsed_seconds=0.0):
+    """Continues from the restored `variables` at optimizer step `step`.
+
+    Call it once the checkpoint is restored. `elapsed_seconds` is the wall
+    time to start from when the checkpoint has none (an older run's).
+    """
+    offset = float(self.variables["elapsed_seconds"].numpy())
+    self._offset = offset if math.isfinite(offset) else elapsed_seconds
+    means = {name: float(self.variables[f"epoch_mean_{name}"].numpy())
+             for name in self.metric_names}
+    done = step % self.steps_per_epoch
+    if done and all(math.isfinite(m) for m in means.values()):
+      self._carried, self._carried_steps = means, done
+
+  def seconds(self):
+    """The wall time of training so far, earlier processes' included."""
+    start = self._start if self._start is not None else time.perf_counter()
+    return self._offset + time.perf_counter() - start
+
+  def _means(self):
+    """The running means of the epoch so far, its earlier steps included."""
+    means = {}
+    for name in self.metric_names:
+      mean = float(np.mean(self._logs[name])) if self._steps else 0.0
+      if self._carried_steps:
+        mean = ((self._carried[name] * self._carried_steps +
+                 mean * self._steps) / (self._carried_steps + self._steps))
+      means[name] = mean
+    return means
+
+  def record(self):
+    """Sets `variables` to the current step's values."""
+    self.variables["elapsed_seconds"].assign(self.seconds())
+    for name, mean in self._means().items():
+      self.variables[f"epoch_mean_{name}"].assign(mean)
 
   def on_train_begin(self, logs=None):
     if self._start is None:
       self._start = time.perf_counter()
 
+  def on_epoch_begin(self, epoch, logs=None):
+    self._steps = 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._steps += 1
+    self._logs = logs or {}
+
   def on_epoch_end(self, epoch, logs=None):
     if logs is not None:
-      logs["elapsed_seconds"] = self.offset + time.perf_counter() - self._start
+      if self._carried_steps:
+        logs.update(self._means())
+      logs["elapsed_seconds"] = self.seconds()
+    self._carried, self._carried_steps = {}, 0
 
 
 def image_grid(images, columns=None):
@@ -162,7 +253,9 @@ class SampleGrid(keras.callbacks.Callback):
   Every epoch draws the same latents (fixed `seed`), so the grids show how
   the model's mapping of them evolves. A model with a Polyak average
   samples with the averaged weights (`FlowModel.averaged_weights`). Files:
-  `<directory>/epoch-<k>.png`; the newest grid stays in `last_grid`.
+  `<directory>/epoch-<k>.png` for the k-th epoch (`filename`); the
+  TensorBoard image's step is the epoch's index, `k - 1`, as Keras's epoch
+  scalars'. The newest grid stays in `last_grid`.
 
   A sample with NaN or inf in it (the inverse of a briefly trained Glow
   can overflow float32, at temperature 1 especially) does not stop
@@ -188,6 +281,17 @@ class SampleGrid(keras.callbacks.Callback):
     self.last_grid = None
     self._writer = (tf.summary.create_file_writer(log_dir)
                     if log_dir is not None else None)
+
+  @staticmethod
+  def filename(epoch):
+    """The grid file of the epoch of index `epoch` (0 for the first)."""
+    return f"epoch-{epoch + 1:04d}.png"
+
+  @staticmethod
+  def epoch_of(filename):
+    """The epoch index of a grid file's name, or None for another file."""
+    match = re.fullmatch(r"epoch-(\d{4,})\.png", filename)
+    return int(match.group(1)) - 1 if match else None
 
   def grid(self):
     """The current model's sample grid and its number of non-finite samples.
@@ -216,9 +320,9 @@ class SampleGrid(keras.callbacks.Callback):
             "hold NaN or inf (drawn black in the grid); a lower "
             "--sample-temperature or more training usually cures it.",
             flush=True)
-    write_png(os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png"), grid)
+    write_png(os.path.join(self.directory, self.filename(epoch)), grid)
     if self._writer is not None:
       with self._writer.as_default():
         tf.summary.image(f"samples/temperature_{self.temperature:g}",
-                         grid[None], step=epoch + 1)
+                         grid[None], step=epoch)
       self._writer.flush()

@@ -61,6 +61,11 @@ class Checkpointer:
   files are renamed to `*.corrupted` (kept, not deleted) and training
   resumes from the newest intact one.
 
+  `extra` variables (the run's own state, such as its wall time) are saved
+  with the model under `training_state/<name>` and restored from a
+  checkpoint that has them; a checkpoint without them (an older run's)
+  leaves them unchanged. `tfnvp.runs.load_run` ignores them.
+
   Under `MultiWorkerMirroredStrategy` every worker must call `save` at the
   same step (saving may run collective ops); only the chief's files are
   kept, the others write to a scratch folder that is deleted at once.
@@ -70,9 +75,12 @@ class Checkpointer:
     model_dir: the run's folder.
     strategy: the run's `tf.distribute` strategy, or None for one process.
     max_to_keep: number of checkpoints kept.
+    extra: `dict` of name -> `tf.Variable` saved with every checkpoint, or
+      None.
   """
 
-  def __init__(self, model, model_dir, strategy=None, max_to_keep=3):
+  def __init__(self, model, model_dir, strategy=None, max_to_keep=3,
+               extra=None):
     self._model = model
     self._model_dir = model_dir
     self.directory = os.path.join(model_dir, runs.CHECKPOINT_SUBDIR)
@@ -80,8 +88,17 @@ class Checkpointer:
     self._write_dir = self.directory if self._chief else os.path.join(
         self.directory, f".worker-{strategies.worker_index(strategy)}")
     self.checkpoint = runs.make_checkpoint(model, model.optimizer)
+    # What is saved: the model's checkpoint and the run's own state. The
+    # checkpoint restored holds the model only, so that a checkpoint without
+    # the run's state still matches it.
+    self._extra = dict(extra or {})
+    self._saved = runs.make_checkpoint(model, model.optimizer)
+    if self._extra:
+      self._saved.training_state = self._extra
     self._max_to_keep = max_to_keep
     self._manager = None
+    self.saved_step = None
+    self.saved_path = None
 
   @property
   def step(self):
@@ -94,6 +111,9 @@ class Checkpointer:
     Newer checkpoints that are truncated or corrupted are set aside (their
     files renamed to `*.corrupted`, by the chief) with a warning that names
     them.
+
+    `saved_step` and `saved_path` are then its step and path, and the
+    `extra` variables hold its values (those it has).
 
     Raises:
       ValueError: if no checkpoint is intact although some exist (nothing
@@ -114,20 +134,37 @@ class Checkpointer:
       _set_aside([p for p, _ in corrupted], self.directory, path)
     if path is not None:
       try:
-        self.checkpoint.restore(path).assert_existing_objects_matched()
+        # The run's own state is read apart (`_restore_extra`).
+        status = self.checkpoint.restore(path).expect_partial()
+        status.assert_existing_objects_matched()
       except AssertionError as err:
         raise ValueError(
             f"checkpoint {path} does not match this run's model: "
             f"{str(err)[:300]}") from None
+      self._restore_extra(path)
+      self.saved_step, self.saved_path = self.step, path
     return path
 
+  def _restore_extra(self, path):
+    reader = tf.train.load_checkpoint(path)
+    for name, variable in self._extra.items():
+      key = f"training_state/{name}/.ATTRIBUTES/VARIABLE_VALUE"
+      if reader.has_tensor(key):
+        variable.assign(reader.get_tensor(key))
+
   def save(self):
-    """Writes a checkpoint for the current step; returns its path."""
+    """Writes a checkpoint for the current step; returns its path.
+
+    The path is the chief's checkpoint (the one kept) on every worker;
+    `saved_step` and `saved_path` are then the step and the path.
+    """
     if self._manager is None:
       # Created after `restore_latest`, which may have rewritten the index.
       self._manager = tf.train.CheckpointManager(
-          self.checkpoint, self._write_dir, max_to_keep=self._max_to_keep)
+          self._saved, self._write_dir, max_to_keep=self._max_to_keep)
     path = self._manager.save(checkpoint_number=self.step)
     if not self._chief:
       shutil.rmtree(self._write_dir, ignore_errors=True)
-    return path
+    self.saved_step = self.step
+    self.saved_path = os.path.join(self.directory, os.path.basename(path))
+    return self.saved_path

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from .config import STRATEGIES
 
-__all__ = ["is_chief", "is_multi_worker", "make_strategy", "worker_index"]
+__all__ = ["is_chief", "is_multi_worker", "make_strategy", "sum_over_replicas",
+           "worker_index"]
 
 
 def make_strategy(name):
@@ -76,3 +77,19 @@ def is_chief(strategy):
   has_chief = "chief" in resolver.cluster_spec().as_dict()
   return resolver.task_type == "worker" and resolver.task_id == 0 and (
       not has_chief)
+
+
+def sum_over_replicas(strategy, value):
+  """The sum over the replicas of `strategy` of `value` (a Python float).
+
+  Under a multi-worker strategy it is also a barrier: every worker must
+  call it, at the same point of the run. The all-reduce runs in a
+  `tf.function`: run eagerly, `strategy.run` is slow and warns.
+  """
+
+  @tf.function
+  def total():
+    return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                           strategy.run(lambda: tf.constant(value)), axis=None)
+
+  return float(total())

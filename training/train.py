@@ -19,9 +19,9 @@ float nondeterminism of the hardware.
 """
 
 import argparse
-import csv
 import dataclasses
 import os
+import signal
 import sys
 
 import keras
@@ -37,14 +37,18 @@ from tfnvp.flows import FlowConfig
 from ..export import cli
 from . import callbacks as callbacks_lib
 from . import checkpoints
+from . import cluster
 from . import config as config_lib
 from . import flags
+from . import history
+from . import lock
+from . import preemption
 from . import strategies
 
-__all__ = ["ALIASES", "TrainingFailedError", "build_parser",
+__all__ = ["ALIASES", "HISTORY_FILE", "TrainingFailedError", "build_parser",
            "config_from_args", "distributed_dataset", "main", "train"]
 
-HISTORY_FILE = "history.csv"
+HISTORY_FILE = history.HISTORY_FILE
 FINAL_SAMPLES = "samples.png"
 
 
@@ -88,15 +92,6 @@ def distributed_dataset(strategy, make, skip_steps=0):
     return make(input_context).skip(skip_steps * per_pipeline)
 
   return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def _previous_elapsed_seconds(model_dir):
-  path = os.path.join(model_dir, HISTORY_FILE)
-  if not os.path.exists(path):
-    return 0.0
-  with open(path, encoding="utf-8") as f:
-    rows = list(csv.DictReader(f))
-  return float(rows[-1]["elapsed_seconds"]) if rows else 0.0
 
 
 def _check_resumable(config, model_dir):
@@ -143,12 +138,28 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     The trained `FlowModel`.
 
   Raises:
-    ValueError: bad settings, or a `model_dir` holding another run.
+    ValueError: bad settings, a `model_dir` holding another run, or one
+      holding a history but no checkpoint.
     FileNotFoundError: a missing raw data folder.
     TrainingFailedError: a step with NaN/inf data, loss or gradients
       (divergence); the newest checkpoint is the last good state.
+    training.preemption.TrainingStopped: SIGTERM or SIGINT (in the main
+      thread; under multi-worker, to any worker) stopped training after a
+      step, whose checkpoint is saved.
+    lock.ModelDirInUseError: another run holds `model_dir` (`training.lock`);
+      nothing was written.
+    cluster.WorkerLostError: another worker of a multi-worker run stopped.
   """
   strategy = strategy or strategies.make_strategy(config.strategy)
+  with cluster.report_lost_workers(strategy, model_dir), lock.hold(
+      model_dir, strategy):
+    return _train(config, model_dir, strategy, data_dir, raw_data_dir,
+                  verbose, extra_callbacks)
+
+
+def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
+           extra_callbacks):
+  """`train`, with `model_dir` held."""
   chief = strategies.is_chief(strategy)
   spec = data.get_spec(config.dataset)
   if config.model.image_shape != spec.image_shape:
@@ -156,6 +167,7 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
         f"The model's image_shape {config.model.image_shape} differs from "
         f"{config.dataset}'s {spec.image_shape}.")
   _check_resumable(config, model_dir)
+  history.check_restartable(model_dir)
   builder = data.prepare(config.dataset, data_dir=data_dir,
                          raw_data_dir=raw_data_dir)
   steps_per_epoch = _steps_per_epoch(config, builder)
@@ -173,11 +185,19 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   config = dataclasses.replace(config, model=model.flow_config)
   if chief:
     config_lib.save_config(config, model_dir)
-  checkpointer = checkpoints.Checkpointer(model, model_dir, strategy)
+  progress = callbacks_lib.RunProgress([m.name for m in model.metrics],
+                                       steps_per_epoch)
+  checkpointer = checkpoints.Checkpointer(model, model_dir, strategy,
+                                          extra=progress.variables)
   restored = checkpointer.restore_latest()
   start_step = checkpointer.step
   if restored:
     print(f"Resuming from {restored} (step {start_step} of {total_steps}).")
+  if chief:
+    dropped = history.truncate(model_dir, start_step, steps_per_epoch)
+    if dropped:
+      print(dropped)
+  progress.resume(start_step, history.elapsed_seconds(model_dir))
   if start_step >= total_steps:
     print(f"Nothing to do: step {start_step} >= {total_steps} "
           "(epochs x steps per epoch).")
@@ -206,19 +226,21 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
 
   recalibration = callbacks_lib.RecalibrateMovingStatistics(
       recalibration_data, config.bn_recalibration_batches, checkpointer)
+
+  def before_save():
+    recalibration.recalibrate()
+    progress.record()
+
   train_subset = pipeline(
       spec.train_split, False, num_examples=config.num_eval_examples or
       builder.info.splits[spec.eval_split].num_examples)
-  run_callbacks = [
-      recalibration,
-      callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every,
-                                    before_save=recalibration.recalibrate),
-      callbacks_lib.ElapsedTime(_previous_elapsed_seconds(model_dir)),
-      callbacks_lib.TrainSubsetEvaluation(train_subset)]
+  # Those that add to an epoch's logs come before those that write them.
+  run_callbacks = [recalibration, progress,
+                   callbacks_lib.TrainSubsetEvaluation(train_subset)]
   if chief:
-    log_dir = os.path.join(model_dir, "logs")
+    log_dir = os.path.join(model_dir, history.LOG_SUBDIR)
     sample_grid = callbacks_lib.SampleGrid(
-        os.path.join(model_dir, "samples"), log_dir=log_dir,
+        os.path.join(model_dir, history.SAMPLES_SUBDIR), log_dir=log_dir,
         temperature=config.sample_temperature, seed=config.seed)
     # The grid adds `sample_nonfinite_fraction` to the logs the next two
     # write.
@@ -227,7 +249,13 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
         keras.callbacks.TensorBoard(log_dir, update_freq="epoch"),
         keras.callbacks.CSVLogger(os.path.join(model_dir, HISTORY_FILE),
                                   append=True)]
-  run_callbacks += list(extra_callbacks)
+  # A checkpoint at an epoch's end follows the epoch's logs; the stop on a
+  # signal follows everything.
+  stop = preemption.StopOnSignal(strategy, total_steps)
+  run_callbacks += [
+      callbacks_lib.CheckpointEvery(checkpointer, config.checkpoint_every,
+                                    before_save=before_save),
+      *extra_callbacks, stop]
 
   # An interrupted epoch is finished first; whole epochs follow.
   epoch, done = divmod(start_step, steps_per_epoch)
@@ -238,11 +266,21 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
   if epoch < config.epochs:
     segments.append((epoch, config.epochs, steps_per_epoch))
   try:
-    for first_epoch, end_epoch, steps in segments:
-      model.fit(train_data(checkpointer.step), initial_epoch=first_epoch,
-                epochs=end_epoch, steps_per_epoch=steps,
-                validation_data=validation, callbacks=run_callbacks,
-                shuffle=False, verbose=verbose)  # the input is shuffled
+    with stop:
+      try:
+        for first_epoch, end_epoch, steps in segments:
+          model.fit(train_data(checkpointer.step), initial_epoch=first_epoch,
+                    epochs=end_epoch, steps_per_epoch=steps,
+                    validation_data=validation, callbacks=run_callbacks,
+                    shuffle=False, verbose=verbose)  # the input is shuffled
+      except preemption.StopRequested as request:
+        # As at the end of `fit`: the checkpoint of this step is saved, the
+        # logs are closed.
+        for callback in run_callbacks:
+          callback.on_train_end()
+        _leave_together(strategy)
+        raise request.stopped(checkpointer.step, total_steps,
+                              checkpointer.saved_path) from None
   except tf.errors.InvalidArgumentError as err:
     latest = checkpoints.latest_intact_checkpoint(model_dir)[0]
     raise TrainingFailedError(
@@ -253,12 +291,16 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     # The weights have not changed since the last epoch's grid.
     callbacks_lib.write_png(os.path.join(model_dir, FINAL_SAMPLES),
                             sample_grid.last_grid)
-  if strategies.is_multi_worker(strategy):
-    # Leave together: a worker that exits while the chief still writes makes
-    # the coordination service abort the chief.
-    strategy.reduce(tf.distribute.ReduceOp.SUM,
-                    strategy.run(lambda: tf.constant(1.0)), axis=None)
+  _leave_together(strategy)
   return model
+
+
+def _leave_together(strategy):
+  """Under multi-worker, waits for every worker to get here: a worker that
+  exits while the chief still writes makes the coordination service abort
+  the chief."""
+  if strategies.is_multi_worker(strategy):
+    strategies.sum_over_replicas(strategy, 1.0)
 
 
 # tfnvp 0.3's spellings.
@@ -386,9 +428,20 @@ def main(argv=None):
             data_dir=args.data_dir, raw_data_dir=args.raw_data_dir,
             verbose=args.verbose if args.verbose == "auto" else int(
                 args.verbose))
-  except TrainingFailedError as err:
+  except (TrainingFailedError, cluster.WorkerLostError) as err:
     print(f"error: {err}", file=sys.stderr)
     return 1
+  except preemption.TrainingStopped as stopped:
+    if sys.stdout.isatty():
+      print()  # ends Keras's progress bar
+    print(stopped, file=sys.stderr)
+    return stopped.exit_status
+  except KeyboardInterrupt:
+    # SIGINT before training, or a second one while stopping.
+    print(f"Interrupted: stopped at once. Any checkpoint in "
+          f"{args.model_dir} is intact; rerun the same command to resume.",
+          file=sys.stderr)
+    return 128 + signal.SIGINT
   print(f"Done. Model, checkpoints and samples in {args.model_dir}; "
         f"config: {config.to_dict()}")
   return 0

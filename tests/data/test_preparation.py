@@ -7,6 +7,11 @@ which a shared TFDS download folder would turn fashion_mnist into MNIST, so
 the label-count test below guards against that pitfall.
 """
 
+import logging
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +66,43 @@ def test_prepare_unknown_dataset() -> None:
   assert "'not_a_dataset'" in message
   for name in ("mnist", "fashion_mnist", "cifar10", "celeb_a", "lsun/bedroom"):
     assert name in message
+
+
+def test_two_processes_preparing_mnist_in_a_fresh_data_dir_both_succeed(
+    raw_data_dir: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+  """The other process prepares; this one waits for it and reads its data."""
+  fresh = tmp_path / "tfds"
+  repo = Path(__file__).resolve().parents[2]
+  other = subprocess.Popen(
+      [sys.executable, "-c",
+       "import sys; from tfnvp import data; builder = data.prepare("
+       "'mnist', data_dir=sys.argv[1], raw_data_dir=sys.argv[2]); "
+       "print(builder.info.splits['train'].num_examples)",
+       str(fresh), raw_data_dir],
+      cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo)),
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    # TFDS writes into an `incomplete.*` folder, renamed when done.
+    deadline = time.monotonic() + 120
+    while not list(fresh.glob("mnist/incomplete.*")):
+      assert other.poll() is None and time.monotonic() < deadline, (
+          "the other process did not start preparing")
+      time.sleep(0.02)
+    with caplog.at_level(logging.INFO, logger="tfnvp.data.preparation"):
+      builder = data.prepare("mnist", data_dir=str(fresh),
+                             raw_data_dir=raw_data_dir)
+    out, err = other.communicate(timeout=300)
+  finally:
+    if other.poll() is None:
+      other.kill()
+      other.wait()
+  assert other.returncode == 0, err
+  assert out.split()[-1] == "60000", out
+  assert "Waiting for another process preparing 'mnist'" in caplog.text
+  assert builder.info.splits["train"].num_examples == 60_000
+  assert train_label_counts(str(fresh), "mnist") == MNIST_TRAIN_LABEL_COUNTS
+  assert not list(fresh.glob("mnist/incomplete.*"))
 
 
 # --- resolve_raw_data_dir --------------------------------------------------

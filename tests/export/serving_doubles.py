@@ -74,14 +74,15 @@ class SessionModel:
       return f"Servable not found for request: {wanted}"
     return None
 
-  def run(self, signature_name, inputs):
+  def run(self, signature_name, inputs, output_filter=None):
     """Runs a signature; raises `KeyError` or `ValueError` for bad requests.
 
     Inputs are converted to each input's declared dtype, as the server does
     when it parses JSON numbers, and fed whatever their shape: the session
     is run through TF's C API, without the shape check of the Python
     `Session.run` that the C++ server does not have either. TF errors
-    propagate.
+    propagate. `output_filter` (a list of output names, as in TF Serving's
+    `PredictRequest`) fetches those outputs only.
     """
     signature_name = signature_name or "serving_default"
     if signature_name not in self.signatures:
@@ -99,7 +100,7 @@ class SessionModel:
     for name, info in signature.inputs.items():
       dtype = tf.as_dtype(info.dtype).as_numpy_dtype
       feeds[output(info.name)] = np.asarray(inputs[name]).astype(dtype)
-    names = sorted(signature.outputs)
+    names = sorted(output_filter or signature.outputs)
     fetches = [output(signature.outputs[name].name) for name in names]
     with self._lock:
       values = self._session._call_tf_sessionrun(None, feeds, fetches, [],
@@ -223,6 +224,8 @@ class CannedReply:
     missing_bytes: announce this many bytes more in `Content-Length` than
       are sent, then close the connection (a truncated body).
     delay: seconds to wait before answering.
+    content_length: whether to send `Content-Length`; without it, the body
+      ends when the connection closes.
   """
 
   body: object = b""
@@ -230,6 +233,7 @@ class CannedReply:
   content_type: str = "application/json"
   missing_bytes: int = 0
   delay: float = 0.0
+  content_length: bool = True
 
 
 class FakeRestServer:
@@ -265,13 +269,14 @@ class FakeRestServer:
         try:
           self.send_response(canned.status)
           self.send_header("Content-Type", canned.content_type)
-          self.send_header("Content-Length",
-                           str(len(data) + canned.missing_bytes))
+          if canned.content_length:
+            self.send_header("Content-Length",
+                             str(len(data) + canned.missing_bytes))
           self.end_headers()
           self.wfile.write(data)
-        except ConnectionError:   # the client gave up (a timeout test)
+        except ConnectionError:   # the client gave up (a timeout or limit)
           pass
-        if canned.missing_bytes:
+        if canned.missing_bytes or not canned.content_length:
           self.close_connection = True
 
       def log_message(self, *args):

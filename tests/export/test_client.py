@@ -262,6 +262,8 @@ BAD_ARGUMENTS = [
      r"`num_samples` must hold numbers \(int32\); got booleans"),
     ("bool-images", "log_prob", (np.ones((1, 8, 8, 1), bool),), TypeError,
      r"`images` must hold numbers \(float32\); got booleans"),
+    ("a-boolean-among-the-seed", "sample", (2, 1.0, [True, 2]), TypeError,
+     r"`seed` must hold numbers \(int64\); got booleans among them"),
     ("string-temperature", "sample", (2, "hot"), TypeError,
      r"`temperature` must hold numbers \(float32\); got strings"),
     ("none-temperature", "sample", (2, None), TypeError,
@@ -324,7 +326,33 @@ def _bad_outputs():
   def u(*shape):
     return np.zeros(shape, np.uint8)
 
+  def scores(**outputs):
+    return {**{k: f(4) for k in ("bits_per_dim", "complexity_bits_per_dim",
+                                 "ood_score", "typicality")},
+            "is_outlier": np.zeros(4, bool), **outputs}
+
+  def with_nan(array, count):
+    array = array.copy()
+    array.flat[:count] = np.nan
+    return array
+
   return [
+      ("nan-score-beside-is_outlier-false", "score", (u(4, 8, 8, 1),),
+       scores(ood_score=with_nan(f(4), 1)),
+       r"output `ood_score` holds 1 NaN or inf of 4 values; the signature "
+       r"returns finite values only"),
+      ("inf-log_prob", "log_prob", (x,),
+       {"log_prob": np.array([0, np.inf, -np.inf, 0], np.float32)},
+       r"output `log_prob` holds 2 NaN or inf of 4 values"),
+      ("nan-samples", "sample", (2,),
+       {"images": with_nan(f(2, 8, 8, 1), 3), "pixels": u(2, 8, 8, 1)},
+       r"output `images` holds 3 NaN or inf of 128 values"),
+      ("nan-latents", "encode", (x,), {"z": with_nan(f(4, 8, 8, 1), 256)},
+       r"output `z` holds 256 NaN or inf of 256 values"),
+      ("an-extra-output", "bits_per_dim", (u(4, 8, 8, 1),),
+       {"log_prob": f(4), "bits_per_dim": f(4), "nats": f(4)},
+       r"it has outputs the signature does not declare, `nats`; got "
+       r"\['bits_per_dim', 'log_prob', 'nats'\]"),
       ("log_prob-of-3-for-4-images", "log_prob", (x,), {"log_prob": f(3)},
        r"output `log_prob` must have shape \[n\] with n = 4 \(from "
        r"`images`\); got shape \[3\]"),
@@ -505,12 +533,65 @@ BAD_REST_REPLIES = [
     ("log_prob-beyond-float32", "log_prob",
      CannedReply('{"outputs": [1e39, 0]}'),
      r"output `log_prob` holds values beyond the float32 range"),
+    ("a-nan-token", "log_prob", CannedReply('{"outputs": [NaN, -1.0]}'),
+     r"Invalid response from {url} for 'log_prob': output `log_prob` holds "
+     r"1 NaN or inf of 2 values; the signature returns finite values only"),
+    ("infinity-tokens-in-rows", "bits_per_dim", CannedReply(
+        '{"predictions": [{"log_prob": -Infinity, "bits_per_dim": Infinity},'
+        ' {"log_prob": 1, "bits_per_dim": 2}]}'),
+     r"output `log_prob` holds 1 NaN or inf of 2 values"),
+    ("a-literal-beyond-float64", "log_prob",
+     CannedReply('{"outputs": [1e999, 0]}'),
+     r"output `log_prob` holds 1 NaN or inf of 2 values"),
+    ("a-nan-score-beside-is_outlier-false", "score", CannedReply(
+        '{"predictions": [{"bits_per_dim": 1, "complexity_bits_per_dim": 1, '
+        '"ood_score": 0, "typicality": NaN, "is_outlier": false}, '
+        '{"bits_per_dim": 1, "complexity_bits_per_dim": 1, "ood_score": 0, '
+        '"typicality": 0, "is_outlier": false}]}'),
+     r"output `typicality` holds 1 NaN or inf of 2 values"),
+    ("a-null-score-beside-is_outlier-false", "score", CannedReply(
+        '{"outputs": {"bits_per_dim": [1, 1], "complexity_bits_per_dim": '
+        '[1, 1], "ood_score": [null, 0], "typicality": [0, 0], '
+        '"is_outlier": [false, false]}}'),
+     r"output `ood_score` holds null values"),
+    ("a-nan-is_outlier", "score", CannedReply(
+        '{"outputs": {"bits_per_dim": [1, 1], "complexity_bits_per_dim": '
+        '[1, 1], "ood_score": [0, 0], "typicality": [0, 0], '
+        '"is_outlier": [NaN, false]}}'),
+     r"output `is_outlier` holds float64, not booleans"),
+    ("nan-pixels", "sample", CannedReply(
+        '{"outputs": {"images": [[[[0.5]]]], "pixels": [[[[NaN]]]]}}'),
+     r"output `pixels` holds NaN or inf, not uint8 values"),
+    ("booleans-among-numbers", "log_prob",
+     CannedReply('{"outputs": [true, -1.5]}'),
+     r"output `log_prob` holds booleans among its numbers"),
+    ("strings-among-numbers", "log_prob",
+     CannedReply('{"outputs": ["-1.5", 2.0]}'),
+     r"output `log_prob` holds strings, not float32 values"),
+    ("an-integer-beyond-64-bits", "log_prob",
+     CannedReply('{"outputs": [1, ' + "9" * 400 + "]}"),
+     r"output `log_prob` holds integers beyond 64 bits"),
+    ("objects", "log_prob", CannedReply('{"outputs": [{"value": 1}, 2]}'),
+     r"output `log_prob` holds objects"),
+    ("a-row-with-an-extra-key", "bits_per_dim", CannedReply(
+        '{"predictions": [{"log_prob": 1, "bits_per_dim": 2, "nats": 3}, '
+        '{"log_prob": 1, "bits_per_dim": 2}]}'),
+     r"'predictions' row 0 must be an object of the outputs `log_prob`, "
+     r"`bits_per_dim`; got keys \['bits_per_dim', 'log_prob', 'nats'\]"),
+    ("nested-beyond-the-recursion-limit", "log_prob",
+     CannedReply('{"outputs": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+     r"Invalid response from {url}: HTTP 200 with a body that is not JSON "
+     r"\(maximum recursion depth exceeded"),
+    ("nested-beyond-numpys-dimensions", "encode",
+     CannedReply('{"outputs": ' + "[" * 70 + "1" + "]" * 70 + "}"),
+     r"output `z` is not an array \(.*maximum number of dimension"),
 ]
 
 _CALLS = {"log_prob": lambda c: c.log_prob(_X),
           "bits_per_dim": lambda c: c.bits_per_dim(_PIXELS),
           "encode": lambda c: c.encode(_X),
-          "sample": lambda c: c.sample(1)}
+          "sample": lambda c: c.sample(1),
+          "score": lambda c: c.score(_PIXELS)}
 
 
 @pytest.mark.parametrize("method, reply, message",
@@ -534,7 +615,19 @@ def _tensor(dtype, shape, content):
   return proto
 
 
-# (id, method, outputs, message): gRPC outputs of the wrong dtype or none.
+def _shaped(shape, *values):
+  """A float32 `TensorProto` of `shape` holding `values` in `float_val`."""
+  proto = tf.make_tensor_proto(np.zeros(0, np.float32))
+  del proto.tensor_shape.dim[:]
+  for size in shape:
+    proto.tensor_shape.dim.add(size=size)
+  proto.tensor_content = b""
+  proto.float_val.extend(values)
+  return proto
+
+
+# (id, method, outputs, message): gRPC outputs of the wrong dtype or none,
+# or whose values do not fill their shape.
 BAD_GRPC_OUTPUTS = [
     ("no-outputs", "log_prob", {},
      r"it lacks outputs `log_prob`; got \[\]"),
@@ -549,7 +642,19 @@ BAD_GRPC_OUTPUTS = [
      r"output `z` has dtype string; the signature returns float32"),
     ("short-tensor-content", "log_prob",
      {"log_prob": _tensor(np.float32, [2], b"\0" * 7)},
-     r"output `log_prob` is not a valid float32 tensor"),
+     r"output `log_prob` holds 7 bytes, not a whole number of float32 "
+     r"values"),
+    ("one-value-in-tensor-content", "log_prob",
+     {"log_prob": _tensor(np.float32, [2], b"\0" * 4)},
+     r"output `log_prob` declares shape \[2\] \(2 values\) but holds 1"),
+    ("a-shape-without-values", "log_prob", {"log_prob": _shaped([2])},
+     r"output `log_prob` declares shape \[2\] \(2 values\) but holds 0"),
+    ("one-value-for-a-huge-shape", "log_prob",
+     {"log_prob": _shaped([2**40], 7.0)},
+     r"output `log_prob` declares shape \[1099511627776\] \(1099511627776 "
+     r"values\) but holds 1"),
+    ("a-negative-dimension", "log_prob", {"log_prob": _shaped([-2])},
+     r"output `log_prob` declares a negative dimension: shape \[-2\]"),
 ]
 
 
@@ -570,3 +675,75 @@ def test_the_grpc_client_refuses_outputs_of_a_wrong_dtype(
         _CALLS[method](client)
   finally:
     grpc_server.respond = None
+
+
+_ANSWER = '{"outputs": [-1.0, -2.0]}'
+
+
+@pytest.mark.parametrize("content_length", [True, False])
+def test_the_rest_client_reads_no_body_beyond_max_response_bytes(
+    rest_server, content_length):
+  """With `Content-Length` the body is refused unread; without, reading
+  stops one byte past the limit. A body of exactly the limit is read."""
+  size = len(_ANSWER)
+  try:
+    rest_server.reply = CannedReply(_ANSWER, content_length=content_length)
+    exact = RestClient(MODEL_NAME, "127.0.0.1", rest_server.port,
+                       timeout=30, max_response_bytes=size)
+    np.testing.assert_array_equal(exact.log_prob(_X), [-1.0, -2.0])
+    small = RestClient(MODEL_NAME, "127.0.0.1", rest_server.port,
+                       timeout=30, max_response_bytes=size - 1)
+    got = (rf"announces {size} bytes" if content_length else
+           rf"holds more than {size - 1} bytes")
+    with pytest.raises(PredictError, match=(
+        rf"Response from {re.escape(small.url)} {got}, more than "
+        rf"max_response_bytes={size - 1}; it was not read")):
+      small.log_prob(_X)
+    # An error's body too: its first max_response_bytes only.
+    rest_server.reply = CannedReply("x" * 5000, status=500,
+                                    content_type="text/plain",
+                                    content_length=content_length)
+    with pytest.raises(PredictError, match=(
+        rf"HTTP 500 from {re.escape(small.url)}: Internal Server Error; not a "
+        rf"TF Serving error but a body: 'x{{{size - 1}}}'$")):
+      small.log_prob(_X)
+  finally:
+    rest_server.reply = None
+
+
+def test_the_grpc_client_receives_no_response_beyond_max_response_bytes(
+    grpc_server):
+  response = predict_pb2.PredictResponse()
+  response.outputs["log_prob"].CopyFrom(
+      tf.make_tensor_proto(np.zeros(2, np.float32)))
+  size = response.ByteSize()
+  grpc_server.respond = lambda request, context: response
+  try:
+    with GrpcClient(MODEL_NAME, grpc_server.target, timeout=30,
+                    max_response_bytes=size) as client:
+      np.testing.assert_array_equal(client.log_prob(_X), [0.0, 0.0])
+    with GrpcClient(MODEL_NAME, grpc_server.target, timeout=30,
+                    max_response_bytes=size - 1) as client:
+      with pytest.raises(PredictError, match=(
+          rf"RESOURCE_EXHAUSTED from {re.escape(grpc_server.target)}: .*"
+          rf"\(this client's max_response_bytes is {size - 1}\)")):
+        client.log_prob(_X)
+  finally:
+    grpc_server.respond = None
+
+
+@pytest.mark.parametrize("client_class", [RestClient, GrpcClient])
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(version=1.5), "`version` must be an int >= 0 or None; got 1.5"),
+    (dict(version=True), "`version` must be an int >= 0 or None; got True"),
+    (dict(version=-1), "`version` must be an int >= 0 or None; got -1"),
+    (dict(timeout=0), "`timeout` must be a finite number of seconds > 0; "
+                      "got 0"),
+    (dict(timeout=float("nan")), "`timeout` must be a finite number"),
+    (dict(max_response_bytes=0), "`max_response_bytes` must be an int >= 1; "
+                                 "got 0"),
+    (dict(max_response_bytes=1e6), "`max_response_bytes` must be an int"),
+])
+def test_both_clients_refuse_bad_settings(client_class, kwargs, message):
+  with pytest.raises(ValueError, match=re.escape(message)):
+    client_class(MODEL_NAME, **kwargs)

@@ -13,6 +13,7 @@ from tfnvp.export import serving
 from tfnvp.export.contract import SIGNATURES
 from tests import kit
 from tests.export import serving_doubles
+from tests.export.conftest import MODEL
 from tests.export.expected import LOADERS
 from tests.export.expected import assert_scores_match
 from tests.export.expected import TIMEOUT
@@ -151,6 +152,59 @@ def _bad(pixels):
                            num_steps=tf.constant(1)),
        r"`num_steps` must be a scalar in \[2, 8\]; got\] \[1\]"),
   ]
+
+
+@pytest.fixture(scope="module")
+def nan_export(run, tmp_path_factory):
+  """The export of a flow with one NaN weight, which makes every float
+  output NaN, calibrated as `run` (estimating on a NaN flow is refused)."""
+  flow = MODEL.make_flow()
+  flow.log_prob(tf.zeros([1, *flow.image_shape]))   # creates the variables
+  bias = next(v for v in flow.variables if v.path.endswith("bias"))
+  bias.assign(tf.fill(bias.shape, np.nan))
+  base_path = str(tmp_path_factory.mktemp("nan") / "flow")
+  path = serving.export_saved_model(flow, os.path.join(base_path, "1"),
+                                    calibration=run.calibration,
+                                    max_samples=4)
+  return path, serving_doubles.SessionModel(base_path, "flow")
+
+
+def test_non_finite_outputs_are_errors_naming_signature_and_output(
+    nan_export, pixels):
+  """Each signature refuses to answer, with the count of non-finite
+  values; through TF Serving's session loader too when the request fetches
+  only an output that is not a float (`output_filter`)."""
+  path, session = nan_export
+  images, dequantized = pixels
+  calls = {
+      "serving_default": (dict(images=images), "output `log_prob`", 4),
+      "log_prob": (dict(images=dequantized), "output `log_prob`", 4),
+      "sample": (dict(num_samples=tf.constant(2),
+                      temperature=tf.constant(0.5), seed=_seed(1, 2)),
+                 "output `images`", 128),
+      "encode": (dict(images=dequantized), "output `z`", 256),
+      "decode": (dict(z=tf.zeros([4, 8, 8, 1])), "output `images`", 256),
+      "interpolate": (dict(images_a=dequantized[:2],
+                           images_b=dequantized[2:],
+                           num_steps=tf.constant(3)),
+                      "latents of `images_a` and `images_b`", 256),
+      "score": (dict(images=images), "output `bits_per_dim`", 4),
+  }
+  assert sorted(calls) == sorted(SIGNATURES)
+  loaded = tf.saved_model.load(path).signatures
+  for name, (inputs, what, count) in calls.items():
+    hint = "Lower `temperature`, or" if name == "sample" else "Check"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=(
+        rf"Signature `{name}` computed non-finite {what} \(NaN or inf\); "
+        rf"no output is returned. {hint} .*not finite:\] \[{count}\] "
+        rf"\[of\] \[{count}\]")):
+      loaded[name](**inputs)
+  for name, output in (("sample", "pixels"), ("score", "is_outlier")):
+    inputs, what, _ = calls[name]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"Signature `{name}` computed non-finite {what}"):
+      session.run(name, {k: np.asarray(v) for k, v in inputs.items()},
+                  output_filter=[output])
 
 
 def test_invalid_requests_fail_with_the_argument_and_value(loaded, pixels):

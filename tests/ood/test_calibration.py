@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -44,8 +45,13 @@ def test_the_batch_p_value_keeps_its_level_and_detects_a_shift():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(mean=float("nan"), stddev=1.0, num_examples=5),
-     "`mean` must be a finite float; got nan"),
-    (dict(mean=1.0, stddev=0.0, num_examples=5), "`stddev` must be > 0"),
+     r"`mean` must be a finite float \(within float32's range\); got nan"),
+    (dict(mean=1.0, stddev=0.0, num_examples=5),
+     "`stddev` must be a float > 0"),
+    (dict(mean=1.0, stddev=1e-46, num_examples=5),    # 0 in float32
+     "`stddev` must be a float > 0 .*; got 1e-46"),
+    (dict(mean=-1e39, stddev=1.0, num_examples=5),
+     "`mean` must be a finite float .*; got -1e[+]39"),
     (dict(mean=1.0, stddev=1.0, num_examples=1),
      "`num_examples` must be an int >= 2; got 1"),
 ])
@@ -115,6 +121,101 @@ def test_calibration_json_round_trip_and_corruption(calibration, tmp_path):
   with pytest.raises(ValueError, match="F is not a valid OutlierCalibration"
                      ": `thresholds` must map each of"):
     tfnvp.OutlierCalibration.from_json(value, "F")
+
+
+def _corrupt(value, path, new):
+  """`value` (nested dicts) with the field at `path` (keys) set to `new`,
+  or deleted if `new` is `_DELETE`."""
+  value = json.loads(json.dumps(value))
+  *parents, key = path
+  field = value
+  for parent in parents:
+    field = field[parent]
+  if new is _DELETE:
+    del field[key]
+  else:
+    field[key] = new
+  return value
+
+
+_DELETE = object()
+
+# (id, path of a field, its new value, message): calibration files that
+# `OutlierCalibration.load` refuses, naming the field.
+BAD_FILES = [
+    ("seed-beyond-int64", ["seed"], 2**64,
+     "`seed` must be an int in int64's range; got 18446744073709551616"),
+    ("num_samples-beyond-int32", ["num_samples"], 2**31,
+     r"`num_samples` must be an int in \[0, 2147483647\]"),
+    ("negative-num_samples", ["num_samples"], -1, "`num_samples` must be"),
+    ("a-bool-for-compression", ["compression"], True,
+     "`compression` must be an int in -1..9 .*got True"),
+    ("a-bool-for-num_examples", ["typical_set", "num_examples"], False,
+     "`typical_set`: `num_examples` must be an int >= 2; got False"),
+    ("a-float-for-seed", ["seed"], 1.0, "`seed` must be an int"),
+    ("a-nan-threshold", ["thresholds", "ood_score"], float("nan"),
+     r"`thresholds\['ood_score'\]` must be a finite float .*got nan"),
+    ("an-infinite-mean", ["typical_set", "mean"], float("inf"),
+     "`typical_set`: `mean` must be a finite float"),
+    ("a-threshold-beyond-float32", ["thresholds", "bits_per_dim"], 1e39,
+     r"`thresholds\['bits_per_dim'\]` must be a finite float \(within "
+     r"float32's range\); got 1e\+39"),
+    ("an-integer-beyond-float64", ["thresholds", "typicality"], 10**400,
+     r"`thresholds\['typicality'\]` must be a finite float .*got 1000"),
+    ("a-negative-typicality-threshold", ["thresholds", "typicality"], -0.5,
+     r"`thresholds\['typicality'\]` must be >= 0"),
+    ("a-string-for-a-float", ["false_positive_rate"], "0.1",
+     r"`false_positive_rate` must be a float in \(0, 1\); got '0.1'"),
+    ("a-number-for-the-source", ["source"], 5,
+     "`source` must be a str; got 5"),
+    ("an-unknown-score", ["score"], "likelihood", "`score` must be one of"),
+    ("a-list-for-the-score", ["score"], ["ood_score"],
+     "`score` must be one of"),
+    ("a-rate-the-examples-cannot-give", ["false_positive_rate"], 0.001,
+     "A `false_positive_rate` of 0.001 needs at least 999 calibration "
+     "images; `typical_set.num_examples` is 199"),
+    ("a-missing-field", ["seed"], _DELETE,
+     "it lacks the fields seed"),
+    ("a-missing-field-of-the-typical-set", ["typical_set", "stddev"],
+     _DELETE, "`typical_set`: it lacks the fields stddev"),
+    ("an-unknown-field", ["threshold"], 1.0,
+     "it has unknown fields threshold"),
+    ("a-list-for-the-typical-set", ["typical_set"], [1.0, 0.1, 199],
+     "`typical_set`: it must be a JSON object; got list"),
+    ("a-list-for-the-thresholds", ["thresholds"], [1.0, 2.0, 3.0],
+     "`thresholds` must map each of"),
+]
+
+
+@pytest.mark.parametrize("path, new, message",
+                         [case[1:] for case in BAD_FILES],
+                         ids=[case[0] for case in BAD_FILES])
+def test_calibration_files_are_checked_whole_when_loaded(
+    calibration, tmp_path, path, new, message):
+  file = str(tmp_path / "calibration.json")
+  with open(file, "w", encoding="utf-8") as f:
+    json.dump(_corrupt(calibration.to_json(), path, new), f)   # NaN tokens
+  with pytest.raises(ValueError, match=re.escape(repr(file)) +
+                     f" is not a valid OutlierCalibration: {message}"):
+    tfnvp.OutlierCalibration.load(file)
+
+
+def test_a_calibration_file_that_is_not_an_object_is_refused(tmp_path):
+  file = str(tmp_path / "calibration.json")
+  with open(file, "w", encoding="utf-8") as f:
+    f.write("[1, 2]")
+  with pytest.raises(ValueError, match=re.escape(repr(file)) + " is not a "
+                     "valid OutlierCalibration: it must be a JSON object; "
+                     "got list"):
+    tfnvp.OutlierCalibration.load(file)
+
+
+def test_a_nan_score_is_an_outlier(calibration):
+  """`is_outlier` is never false beside a NaN score."""
+  below = calibration.threshold - 1.0
+  out = calibration.decide(tf.constant([np.nan, below, np.inf]),
+                           tf.zeros([3]))
+  np.testing.assert_array_equal(out["is_outlier"], [True, False, True])
 
 
 def test_estimate_takes_any_iterable_of_batches(flow, calibration):

@@ -75,11 +75,32 @@ def test_complexity_runs_under_tf_function_with_a_none_batch():
   assert fn(images[:0]).shape == (0,)
 
 
+def test_complexity_refuses_empty_images_of_unknown_static_size():
+  """An `InvalidArgumentError` naming `images`, not the PNG encoder's
+  `InternalError`."""
+  fn = tf.function(tfnvp.complexity_bits_per_dim, input_signature=[
+      tf.TensorSpec([None, None, None, 1], tf.uint8)])
+  images = make_images(2)
+  np.testing.assert_array_equal(fn(images),
+                                tfnvp.complexity_bits_per_dim(images))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=(
+      r"`images` must hold images of at least one pixel.*got shape\] "
+      r"\[2 3 0 1\]")):
+    fn(np.zeros((2, 3, 0, 1), np.uint8))
+
+
 @pytest.mark.parametrize("images, error, message", [
     (np.zeros((2, *SHAPE), np.float32), TypeError,
      "`images` must be uint8 .* got a float32 array"),
     (tf.zeros((2, *SHAPE), tf.int32), TypeError,
-     "`images` must be uint8 .* got dtype int32"),
+     r"`images` must be uint8 .* got dtype int32\. .*check that the values "
+     r"are integers in \[0, 255\] \(or clip them explicitly\) before "
+     "converting, since a conversion to uint8 wraps 256 to 0"),
+    (np.zeros((2, 0, 6, 1), np.uint8), ValueError,
+     r"`images` must hold images of at least one pixel, \[n, H, W, C\] "
+     r"with H, W >= 1; got shape \(2, 0, 6, 1\)"),
+    (np.zeros((2, 8, 0, 3), np.uint8), ValueError,
+     r"at least one pixel.*got shape \(2, 8, 0, 3\)"),
     (np.zeros(SHAPE, np.uint8), ValueError,
      r"\[n, H, W, C\] with C in 1..4 .* got shape \(8, 6, 1\)"),
     (np.zeros((2, 8, 6, 5), np.uint8), ValueError,
@@ -155,13 +176,23 @@ def test_pixel_bits_per_dim_does_not_depend_on_the_batch(flow):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(num_samples=-1), "`num_samples` must be an int >= 0"),
-    (dict(num_samples=2.0), "`num_samples` must be an int >= 0"),
-    (dict(seed="a"), "`seed` must be an int; got 'a'"),
+    (dict(num_samples=-1),
+     r"`num_samples` must be an int in \[0, 2147483647\] .*got -1"),
+    (dict(num_samples=2.0), "`num_samples` must be an int in"),
+    (dict(num_samples=2**31), "`num_samples` .*got 2147483648"),
+    (dict(seed="a"), "`seed` must be an int in int64's range; got 'a'"),
+    (dict(seed=2**63), "`seed` must be an int in int64's range"),
+    (dict(seed=True), "`seed` must be an int in int64's range; got True"),
 ])
 def test_pixel_bits_per_dim_refuses_bad_arguments(flow, kwargs, message):
   with pytest.raises(ValueError, match=message):
     ood.pixel_bits_per_dim(flow, make_images(1), **kwargs)
+
+
+def test_pixel_bits_per_dim_takes_every_int64_seed(flow):
+  images = make_images(2)
+  for seed in (-2**63, 2**63 - 1):
+    assert np.all(np.isfinite(ood.pixel_bits_per_dim(flow, images, 1, seed)))
 
 
 def test_ood_score_refuses_images_of_another_shape_or_dtype(flow):
@@ -170,3 +201,6 @@ def test_ood_score_refuses_images_of_another_shape_or_dtype(flow):
     tfnvp.ood_score(flow, np.zeros((2, 6, 8, 1), np.uint8))
   with pytest.raises(TypeError, match="uint8"):
     tfnvp.ood_score(flow, np.zeros((2, *SHAPE), np.float32) + 0.5)
+  with pytest.raises(ValueError, match=r"at least one pixel.*got shape "
+                     r"\(1, 0, 6, 1\)"):
+    tfnvp.ood_score(flow, np.zeros((1, 0, 6, 1), np.uint8))

@@ -5,6 +5,7 @@ import concurrent.futures
 import csv
 import dataclasses
 import os
+import random
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ from tfnvp import FlowModel
 from tfnvp import runs
 from tfnvp.export import export as export_lib
 from tests.cli import cli_error
+from tests.training.summaries import summaries
 from tfnvp.training import config as config_lib
 from tfnvp import data
 from tfnvp.training import evaluate as evaluate_lib
@@ -78,29 +80,67 @@ def _weights(model_dir):
   return [(v.path, np.asarray(v)) for v in model.flow_layers.weights]
 
 
-def _kill_and_resume(args, model_dir, step, timeout=600):
-  """Runs `tfnvp-train args` in a subprocess, SIGKILLs it once checkpoint
-  `step` is the latest, and runs the same command again, to resume.
+def _newest_step(model_dir):
+  """The step of the newest checkpoint in the index, or -1 for none."""
+  paths = runs.checkpoint_paths(model_dir)
+  return int(paths[0].rsplit("-", 1)[1]) if paths else -1
+
+
+def _start_and_wait(args, model_dir, until, log, timeout):
+  """Starts `tfnvp-train args` (output to `log`) and waits until
+  `until(newest checkpoint step)` or its end; returns the process."""
+  with open(log, "w", encoding="utf-8") as out:
+    process = subprocess.Popen(_command("tfnvp.training.train", *args),
+                               cwd=REPO, env=_env(), stdout=out,
+                               stderr=subprocess.STDOUT)
+  deadline = time.monotonic() + timeout
+  while (time.monotonic() < deadline and process.poll() is None and
+         not until(_newest_step(model_dir))):
+    time.sleep(0.02)
+  return process
+
+
+def _interrupt_and_resume(args, model_dir, timeout=600):
+  """Runs `tfnvp-train args` in subprocesses three times: SIGTERM once its
+  first checkpoint (step 4) is written, after a random delay of under a
+  second; SIGKILL once the rerun has saved a newer checkpoint than the one
+  it resumed from; then to completion.
 
   Returns:
-    `(newest checkpoint when killed, standard output of the resumed run)`.
+    A `dict`: `delay` (seconds), `status` and `output` of the run sent
+    SIGTERM, `stopped_at` (its newest checkpoint when it had exited) and
+    `stopped_iterations` (the optimizer step saved in it),
+    `resumed` (the output of the rerun), `killed_at` (the newest checkpoint
+    when it was killed) and `out` (the standard output of the last run).
   """
-  index = Path(model_dir) / "checkpoints" / "checkpoint"
-  process = subprocess.Popen(_command("tfnvp.training.train", *args), cwd=REPO,
-                             env=_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-  deadline = time.monotonic() + timeout
+  result = dict(delay=random.uniform(0.0, 1.0))
+  log = Path(model_dir).parent / "train.log"
+  process = _start_and_wait(args, model_dir, lambda step: step >= 4, log,
+                            timeout)
   try:
-    while time.monotonic() < deadline and process.poll() is None:
-      if index.exists() and f"ckpt-{step}" in index.read_text():
-        break
-      time.sleep(0.02)
+    time.sleep(result["delay"])
+    process.send_signal(signal.SIGTERM)
+    result["status"] = process.wait(timeout=timeout)
   finally:
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-  assert index.exists(), "the run died before its first checkpoint"
-  killed_at = runs.checkpoint_paths(model_dir)[0]
-  return killed_at, _run("tfnvp.training.train", *args, timeout=timeout)
+    if process.poll() is None:
+      process.kill()
+      process.wait()
+  result["output"] = log.read_text()
+  assert _newest_step(model_dir) >= 4, result["output"][-3000:]
+  result["stopped_at"] = runs.checkpoint_paths(model_dir)[0]
+  # Read now: the checkpoints after it replace it.
+  result["stopped_iterations"] = tf.train.load_checkpoint(
+      result["stopped_at"]).get_tensor(
+          "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+  stopped = _newest_step(model_dir)
+  process = _start_and_wait(args, model_dir, lambda step: step > stopped, log,
+                            timeout)
+  process.send_signal(signal.SIGKILL)
+  process.wait(timeout=60)
+  result["resumed"] = log.read_text()
+  result["killed_at"] = runs.checkpoint_paths(model_dir)[0]
+  result["out"] = _run("tfnvp.training.train", *args, timeout=timeout)
+  return result
 
 
 def _copy_run(model_dir, tmp_path):
@@ -110,19 +150,19 @@ def _copy_run(model_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def resumed_run(data_dir, tmp_path_factory):
-  """The run of `mnist_run`, killed after its first checkpoint and resumed,
-  by `tfnvp-train` subprocesses: `(model_dir, future)`, the future of
-  `_kill_and_resume`'s result.
+  """The run of `mnist_run`, stopped by SIGTERM, killed and resumed, by
+  `tfnvp-train` subprocesses: `(model_dir, future)`, the future of
+  `_interrupt_and_resume`'s result.
 
   They run in a thread from the start, so that they train while
   `mnist_run` trains in process if the test asks for this fixture first.
   """
-  model_dir = str(tmp_path_factory.mktemp("killed") / "run")
+  model_dir = str(tmp_path_factory.mktemp("interrupted") / "run")
   with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
     yield model_dir, executor.submit(
-        _kill_and_resume,
+        _interrupt_and_resume,
         RESUMABLE + ["--data-dir", data_dir, "--model-dir", model_dir],
-        model_dir, step=4)
+        model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -135,20 +175,64 @@ def mnist_run(data_dir, tmp_path_factory):
   return model_dir
 
 
-def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_one(
-    resumed_run, mnist_run):
-  killed, future = resumed_run
-  killed_at, out = future.result()
-  assert killed_at.endswith(("ckpt-4", "ckpt-8")), killed_at
-  assert f"Resuming from {killed_at}" in out
-
-  assert runs.checkpoint_paths(mnist_run)[0].endswith("ckpt-16")
-  assert runs.checkpoint_paths(killed)[0].endswith("ckpt-16")
-  want, got = _weights(mnist_run), _weights(killed)
+def _assert_same_weights(run_dir, reference_dir):
+  want, got = _weights(reference_dir), _weights(run_dir)
   assert len(want) == len(got) == 270
   for (name, value), (_, resumed) in zip(want, got):
     np.testing.assert_allclose(resumed, value, rtol=1e-5, atol=1e-6,
                                err_msg=name)
+
+
+def _assert_same_history(run_dir, reference_dir):
+  """The same epochs, once each, with the same figures but the wall
+  time."""
+  want, got = _history(reference_dir), _history(run_dir)
+  assert [row["epoch"] for row in got] == ["0", "1"], got
+  assert list(got[0]) == list(want[0])
+  for expected, row in zip(want, got):
+    for column in row:
+      if column != "elapsed_seconds":
+        np.testing.assert_allclose(float(row[column]), float(expected[column]),
+                                   rtol=1e-5, err_msg=column)
+
+
+def test_a_stopped_and_killed_run_resumes_to_an_uninterrupted_one(
+    resumed_run, mnist_run):
+  """The same weights, and the same history: each epoch once, the epoch
+  that was interrupted averaged over all its steps. (The first test of the
+  file: `resumed_run`'s subprocesses train while `mnist_run` does.)"""
+  killed, future = resumed_run
+  result = future.result()
+  killed_at = result["killed_at"]
+  assert f"Resuming from {killed_at}" in result["out"]
+  assert runs.checkpoint_paths(mnist_run)[0].endswith("ckpt-16")
+  assert runs.checkpoint_paths(killed)[0].endswith("ckpt-16")
+  _assert_same_weights(killed, mnist_run)
+  _assert_same_history(killed, mnist_run)
+  seconds = [float(row["elapsed_seconds"]) for row in _history(killed)]
+  assert 0 < seconds[0] < seconds[1]
+
+
+def test_sigterm_stops_after_a_step_with_its_checkpoint_and_status_143(
+    resumed_run):
+  """A random step after the first checkpoint; the rerun resumes from it."""
+  _, future = resumed_run
+  result = future.result()
+  context = f"SIGTERM {result['delay']:.2f} s after ckpt-4: " + result[
+      "output"][-3000:]
+  assert result["status"] == 143, context
+  lines = [line for line in result["output"].splitlines()
+           if line.startswith("Stopped by")]
+  assert len(lines) == 1, context
+  match = re.fullmatch(r"Stopped by SIGTERM after step (\d+) of 16; "
+                       r"checkpoint (\S+/ckpt-(\d+))\. Rerun the same "
+                       r"command to resume\.", lines[0])
+  assert match and match.group(1) == match.group(3), context
+  step, path = int(match.group(1)), match.group(2)
+  assert 4 < step < 16, context
+  assert result["stopped_at"] == path, context
+  assert result["stopped_iterations"] == step, context
+  assert f"Resuming from {path} (step {step} of 16)." in result["resumed"]
 
 
 def test_a_run_lowers_validation_bits_per_dim_and_writes_its_folder(
@@ -514,6 +598,25 @@ def test_evaluate_and_export_without_a_run_say_so(tmp_path, capsys):
   assert "No training run in --model-dir" in err
 
 
+def test_a_history_without_a_checkpoint_is_refused_and_nothing_changes(
+    tmp_path, capsys):
+  """Not restarted from step 0 behind the user's back: that would append a
+  second run's epochs to the first's."""
+  model_dir = tmp_path / "run"
+  _fake_run(str(model_dir), steps=())
+  (model_dir / "history.csv").write_text(
+      "epoch,bits_per_dim,elapsed_seconds\n0,5.1,30.0\n1,4.9,60.0\n")
+  before = _snapshot(model_dir)
+  err = cli_error(train_lib.main, ["--model-dir", str(model_dir), *SMALL[:6]],
+                  capsys)
+  assert err.startswith("tfnvp-train: error: --model-dir=") and (
+      "holds the history of a run (2 epoch(s) in history.csv) but no "
+      "checkpoint to resume it from (checkpoints/ is missing or empty). To "
+      "start over, delete the folder or move it aside, or use another "
+      "--model-dir.") in err, err
+  assert _snapshot(model_dir) == before
+
+
 @pytest.mark.parametrize("app", ["evaluate", "export"])
 def test_a_missing_or_corrupted_checkpoint_is_named(app, tmp_path, capsys):
   model_dir = tmp_path / "run"
@@ -559,14 +662,29 @@ def test_training_resumes_from_the_newest_intact_checkpoint(mnist_run,
                                                             data_dir,
                                                             tmp_path,
                                                             capsys):
-  """A truncated newest checkpoint is set aside (renamed, not deleted)."""
+  """A truncated newest checkpoint is set aside (renamed, not deleted). What
+  the run logged after the checkpoint it resumes from is dropped and logged
+  again: the history is an uninterrupted run's, its wall time continues
+  from the checkpoint's."""
   model_dir = _copy_run(mnist_run, tmp_path)
   data = next((Path(model_dir) / "checkpoints").glob("ckpt-16.data-*"))
   damaged = data.read_bytes()[:-7]
   data.write_bytes(damaged)
+  checkpoint = str(Path(model_dir) / "checkpoints" / "ckpt-12")
+  seconds = tf.train.load_checkpoint(checkpoint).get_tensor(
+      "training_state/elapsed_seconds/.ATTRIBUTES/VARIABLE_VALUE")
+  # Neither the kept row's time nor the lost row's may be the new start.
+  rows = _history(model_dir)
+  rows[0]["elapsed_seconds"], rows[1]["elapsed_seconds"] = -1e6, 1e6
+  with open(Path(model_dir, "history.csv"), "w", encoding="utf-8") as f:
+    writer = csv.DictWriter(f, list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
   capsys.readouterr()
+  start = time.monotonic()
   assert train_lib.main(RESUMABLE + ["--data-dir", data_dir, "--model-dir",
                                      model_dir]) == 0
+  wall = time.monotonic() - start
   out = capsys.readouterr().out
   assert re.search(r"warning: checkpoint \S*ckpt-16 is missing, truncated or "
                    r"corrupted.*resumes from \S*ckpt-12", out), out
@@ -574,6 +692,19 @@ def test_training_resumes_from_the_newest_intact_checkpoint(mnist_run,
   assert Path(f"{data}.corrupted").read_bytes() == damaged
   assert runs.checkpoint_paths(model_dir)[0].endswith("ckpt-16")
   runs.verify_checkpoint(runs.checkpoint_paths(model_dir)[0])
+
+  assert re.search(r"Dropped what the run logged after step 12, the epochs "
+                   r"it trains again: 1 row\(s\) of history.csv, \d+ "
+                   r"TensorBoard summaries, 1 sample grid\(s\)\.", out), out
+  _assert_same_weights(model_dir, mnist_run)
+  _assert_same_history(model_dir, mnist_run)
+  assert seconds < float(_history(model_dir)[1]["elapsed_seconds"]) < (
+      seconds + wall)
+  found = summaries(model_dir)
+  assert found == summaries(mnist_run)
+  assert found[("train", "epoch_loss")] == [0, 1]
+  assert found[("validation", "evaluation_loss_vs_iterations")] == [8, 16]
+  assert found[("logs", "samples/temperature_1")] == [0, 1]
 
 
 def test_a_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path,

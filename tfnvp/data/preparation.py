@@ -6,9 +6,17 @@ and uses one `download_dir` per dataset. A shared `download_dir` lets a
 dataset silently reuse another dataset's extracted files when the file names
 collide (it turns `fashion_mnist` into MNIST), see `shared/data/README.md`.
 
+Two processes preparing one dataset in one local `data_dir` (two first
+runs, the workers of a cluster) take turns: the first prepares it under a
+lock file (`<data_dir>/downloads/<name>.lock`, `fcntl.flock`), the others
+wait for it and then read the prepared data.
+
 Needs TensorFlow Datasets: the `data` extra (`pip install "tfnvp[data]"`).
 """
 
+import contextlib
+import fcntl
+import logging
 import os
 
 import tensorflow_datasets as tfds
@@ -84,7 +92,9 @@ def prepare(
   folder, TFDS prepares the dataset offline from
   `<raw_data_dir>/<name>` (checksums are still verified by TFDS), with the
   per-dataset download folder `<data_dir>/downloads/<name>`. Without a raw
-  data folder, TFDS downloads the data as usual.
+  data folder, TFDS downloads the data as usual. While another process
+  prepares the dataset in the same local `data_dir`, this call waits for
+  it, then reads its data.
 
   Args:
     name: Supported TFDS name (a key of `DATASETS`).
@@ -106,25 +116,52 @@ def prepare(
   builder = tfds.builder(name, data_dir=data_dir)
   if builder.is_prepared():
     return builder
-  if raw_root is None:
-    builder.download_and_prepare()
-    return builder
-  manual_dir = os.path.join(raw_root, name)
-  if not os.path.isdir(manual_dir):
+  manual_dir = None if raw_root is None else os.path.join(raw_root, name)
+  if manual_dir is not None and not os.path.isdir(manual_dir):
     raise FileNotFoundError(
         f"Raw data directory {raw_root!r} has no subfolder for dataset "
         f"{name!r} (expected {manual_dir!r}). Add the original files there, "
         f"point raw_data_dir/{RAW_DATA_DIR_ENV} elsewhere, or set it to '' "
         "to let TFDS download the data."
     )
-  # One download folder per dataset: TFDS caches extractions of manual_dir
-  # files by file name, and mnist and fashion_mnist share file names.
-  download_dir = os.path.join(
-      os.fspath(builder.data_dir_root), "downloads", name)
-  builder.download_and_prepare(
-      download_dir=download_dir,
-      download_config=tfds.download.DownloadConfig(
-          manual_dir=manual_dir, try_download_gcs=False
-      ),
-  )
+  root = os.fspath(builder.data_dir_root)
+  with _preparation_lock(root, name):
+    # Another process may have prepared it while this one waited.
+    builder = tfds.builder(name, data_dir=data_dir)
+    if builder.is_prepared():
+      return builder
+    if manual_dir is None:
+      builder.download_and_prepare()
+      return builder
+    # One download folder per dataset: TFDS caches extractions of manual_dir
+    # files by file name, and mnist and fashion_mnist share file names.
+    builder.download_and_prepare(
+        download_dir=os.path.join(root, "downloads", name),
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=manual_dir, try_download_gcs=False
+        ),
+    )
   return builder
+
+
+@contextlib.contextmanager
+def _preparation_lock(root: str, name: str):
+  """Holds the lock of preparing `name` in the data folder `root`.
+
+  Waits while another process holds it. A remote `root` (`gs://...`),
+  which `fcntl` cannot lock, is not locked.
+  """
+  if "://" in root:
+    yield
+    return
+  path = os.path.join(root, "downloads", f"{name}.lock")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "a", encoding="utf-8") as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logging.getLogger(__name__).info(
+          "Waiting for another process preparing %r in %s (lock file %s).",
+          name, root, path)
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    yield

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import reprlib
 
 import numpy as np
 import tensorflow as tf
@@ -42,6 +43,30 @@ SCORES = ("bits_per_dim", "ood_score", "typicality")
 # training split): enough for the conformal quantile at false-positive rates
 # down to 1e-4, where `OutlierCalibration.estimate` needs `1 / rate - 1`.
 DEFAULT_CALIBRATION_EXAMPLES = 10_000
+
+# The scores are float32, so are the constants compared with them.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32(name, value, positive=False):
+  """`ValueError` unless `value` is a number (not a `bool`) that is finite
+  in float32, and > 0 there if `positive`."""
+  try:
+    ok = is_number(value) and abs(float(value)) <= _FLOAT32_MAX
+  except OverflowError:     # an int beyond float64
+    ok = False
+  if ok and positive:
+    ok = float(np.float32(value)) > 0
+  if not ok:
+    kind = "float > 0" if positive else "finite float"
+    raise ValueError(f"`{name}` must be a {kind} (within float32's range); "
+                     f"got {reprlib.repr(value)}.")
+
+
+def _needed_examples(false_positive_rate):
+  """The fewest calibration images for the conformal quantile at this rate:
+  `ceil((n + 1) (1 - rate)) <= n`."""
+  return max(2, math.ceil(1 / false_positive_rate - 1))
 
 
 def _score_batches(flow, images, settings, batch_size):
@@ -103,15 +128,11 @@ class TypicalSet:
   num_examples: int
 
   def __post_init__(self):
-    for name in ("mean", "stddev"):
-      value = getattr(self, name)
-      if not is_number(value) or not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite float; got {value!r}.")
-    if self.stddev <= 0:
-      raise ValueError(f"`stddev` must be > 0; got {self.stddev!r}.")
+    _check_float32("mean", self.mean)
+    _check_float32("stddev", self.stddev, positive=True)
     if not is_number(self.num_examples, int) or self.num_examples < 2:
       raise ValueError("`num_examples` must be an int >= 2; got "
-                       f"{self.num_examples!r}.")
+                       f"{reprlib.repr(self.num_examples)}.")
 
   @classmethod
   def from_bits_per_dim(cls, bits_per_dim):
@@ -169,18 +190,29 @@ class OutlierCalibration:
   is `scores[score] > thresholds[score]`, true for a fraction of at most
   `false_positive_rate` of in-distribution images (exchangeable with the
   calibration ones; images the model was trained on score a little lower
-  than held-out ones, by its train-test gap). Saved as JSON by `save` and
-  inside an export by `tfnvp-export`.
+  than held-out ones, by its train-test gap), and true where the score is
+  NaN (an image the model cannot score is not declared typical). Saved as
+  JSON by `save` and inside an export by `tfnvp-export`; every field is
+  checked when constructed, so a corrupted file is refused by `load`, not
+  when scoring.
 
   Attributes:
-    typical_set: the `TypicalSet` of the calibration images.
-    thresholds: `{score name: float}` for every name of `SCORES`.
+    typical_set: the `TypicalSet` of the calibration images;
+      `num_examples` of them, enough for `false_positive_rate`.
+    thresholds: `{score name: float}` for every name of `SCORES`, finite
+      in float32 (`typicality`'s >= 0).
     false_positive_rate: in `(0, 1)`.
     score: the name in `SCORES` that `is_outlier` thresholds.
     compression: zlib level of `complexity_bits_per_dim`.
     num_samples: noise patterns of `pixel_bits_per_dim` (0: pixel centres).
     seed: their seed.
     source: where the images came from (free text, e.g. `"mnist train[:10000]"`).
+
+  Raises:
+    ValueError: for a field of another type or out of its range (see
+      `pixel_bits_per_dim` and `complexity_bits_per_dim` for the last
+      three), or too few `typical_set.num_examples` for
+      `false_positive_rate`.
   """
 
   typical_set: TypicalSet
@@ -193,19 +225,31 @@ class OutlierCalibration:
   source: str = ""
 
   def __post_init__(self):
-    _check_score(self.score)
-    if not isinstance(self.thresholds, dict) or set(
-        self.thresholds) != set(SCORES) or not all(
-            is_number(v) and math.isfinite(v)
-            for v in self.thresholds.values()):
-      raise ValueError(f"`thresholds` must map each of {list(SCORES)} to a "
-                       f"finite float; got {self.thresholds!r}.")
-    check_fraction("false_positive_rate", self.false_positive_rate)
-    check_compression(self.compression)
-    check_samples(self.num_samples, self.seed)
     if not isinstance(self.typical_set, TypicalSet):
       raise ValueError("`typical_set` must be a TypicalSet; got "
-                       f"{self.typical_set!r}.")
+                       f"{reprlib.repr(self.typical_set)}.")
+    if not isinstance(self.thresholds, dict) or set(
+        self.thresholds) != set(SCORES):
+      raise ValueError(f"`thresholds` must map each of {list(SCORES)} to a "
+                       f"finite float; got {reprlib.repr(self.thresholds)}.")
+    for name in SCORES:
+      _check_float32(f"thresholds[{name!r}]", self.thresholds[name])
+    if self.thresholds["typicality"] < 0:
+      raise ValueError("`thresholds['typicality']` must be >= 0 (typicality "
+                       f"is); got {self.thresholds['typicality']!r}.")
+    check_fraction("false_positive_rate", self.false_positive_rate)
+    _check_score(self.score)
+    check_compression(self.compression)
+    check_samples(self.num_samples, self.seed)
+    if not isinstance(self.source, str):
+      raise ValueError(f"`source` must be a str; got "
+                       f"{reprlib.repr(self.source)}.")
+    needed = _needed_examples(self.false_positive_rate)
+    if self.typical_set.num_examples < needed:
+      raise ValueError(
+          f"A `false_positive_rate` of {self.false_positive_rate} needs at "
+          f"least {needed} calibration images; `typical_set.num_examples` "
+          f"is {self.typical_set.num_examples}.")
 
   @classmethod
   def estimate(cls, flow, images, false_positive_rate=0.05,
@@ -252,12 +296,12 @@ class OutlierCalibration:
     bpd, complexity = _score_batches(
         flow, images, (compression, num_samples, seed), batch_size)
     n = bpd.size
-    needed = math.ceil((n + 1) * (1 - false_positive_rate))
-    if needed > n or n < 2:
+    if n < _needed_examples(false_positive_rate):
       raise ValueError(
           f"A false-positive rate of {false_positive_rate} needs at least "
-          f"{max(2, math.ceil(1 / false_positive_rate - 1))} calibration "
-          f"images; got {n}.")
+          f"{_needed_examples(false_positive_rate)} calibration images; got "
+          f"{n}.")
+    needed = math.ceil((n + 1) * (1 - false_positive_rate))
     check_finite_vector("bits_per_dim of the calibration images", bpd, 2)
     typical_set = TypicalSet.from_bits_per_dim(bpd)
     values = _scores(typical_set, bpd, complexity)
@@ -294,7 +338,8 @@ class OutlierCalibration:
       The dictionary of `scores`.
     """
     out = _scores(self.typical_set, bits_per_dim, complexity_bits_per_dim)
-    out["is_outlier"] = out[self.score] > self.threshold
+    # Not `>`: a NaN score is an outlier.
+    out["is_outlier"] = tf.logical_not(out[self.score] <= self.threshold)
     return out
 
   def evaluate(self, flow, images, batch_size=256):
@@ -319,12 +364,32 @@ class OutlierCalibration:
 
   @classmethod
   def from_json(cls, value, source="the calibration"):
-    """The inverse of `to_json`; `ValueError` naming `source` if invalid."""
+    """The inverse of `to_json`, checked whole.
+
+    Args:
+      value: the decoded JSON: an object with every field (as `to_json`
+        writes it), `typical_set` an object of its three fields.
+      source: names the value in messages (a file's path).
+
+    Returns:
+      An `OutlierCalibration`.
+
+    Raises:
+      ValueError: naming `source` and the field, for a value that is not
+        an object, a missing or unknown field, or a field that the
+        constructor refuses.
+    """
+    fields = _json_fields(value, cls, source, "")
+    typical = _json_fields(fields["typical_set"], TypicalSet, source,
+                           "`typical_set`: ")
     try:
-      fields = dict(value)
-      fields["typical_set"] = TypicalSet(**fields["typical_set"])
+      fields["typical_set"] = TypicalSet(**typical)
+    except ValueError as err:
+      raise ValueError(f"{source} is not a valid OutlierCalibration: "
+                       f"`typical_set`: {err}") from None
+    try:
       return cls(**fields)
-    except (TypeError, KeyError, ValueError) as err:
+    except ValueError as err:
       raise ValueError(f"{source} is not a valid OutlierCalibration: "
                        f"{err}") from None
 
@@ -345,3 +410,23 @@ class OutlierCalibration:
     except ValueError as err:
       raise ValueError(f"{path!r} is not valid JSON ({err}).") from None
     return cls.from_json(value, repr(path))
+
+
+def _json_fields(value, cls, source, where):
+  """`value` as a `dict` of exactly the fields of the dataclass `cls`, or a
+  `ValueError` naming `source` and what is missing or unknown."""
+  names = [field.name for field in dataclasses.fields(cls)]
+  problem = None
+  if not isinstance(value, dict):
+    problem = f"must be a JSON object; got {type(value).__name__}"
+  else:
+    missing = [name for name in names if name not in value]
+    unknown = sorted(str(name) for name in value if name not in names)
+    if missing:
+      problem = f"lacks the fields {', '.join(missing)}"
+    elif unknown:
+      problem = f"has unknown fields {', '.join(unknown)}"
+  if problem:
+    raise ValueError(f"{source} is not a valid OutlierCalibration: {where}"
+                     f"it {problem} (the fields are {', '.join(names)}).")
+  return dict(value)

@@ -13,6 +13,7 @@ their arguments serve `tfnvp.ood.calibration` too.
 """
 
 import math
+import reprlib
 
 import numpy as np
 import tensorflow as tf
@@ -38,22 +39,39 @@ DEFAULT_NUM_SAMPLES = 4
 # zlib's levels, as `tf.io.encode_png` takes them (-1: zlib's default, 6).
 _COMPRESSION_LEVELS = range(-1, 10)
 
+# The largest `num_samples`: the noise patterns' count is an int32 size.
+_MAX_NUM_SAMPLES = 2**31 - 1
+
+
+def _dtype_error(name, dtype):
+  return TypeError(
+      f"`{name}` must be uint8 pixels in [0, 255]; got {dtype}. Scores are "
+      "defined on the 8-bit values, not on dequantized ones: check that the "
+      "values are integers in [0, 255] (or clip them explicitly) before "
+      "converting, since a conversion to uint8 wraps 256 to 0.")
+
 
 def _check_images(images, name="images"):
-  """`images` as a uint8 tensor of static rank 4 with 1 to 4 channels."""
+  """`images` as a uint8 tensor of static rank 4 with 1 to 4 channels and
+  no empty image (`H, W >= 1`, checked at run time if unknown)."""
   if isinstance(images, np.ndarray) and images.dtype != np.uint8:
-    raise TypeError(f"`{name}` must be uint8 pixels in [0, 255]; got a "
-                    f"{images.dtype.name} array.")
+    raise _dtype_error(name, f"a {images.dtype.name} array")
   images = tf.convert_to_tensor(images)
   if images.dtype != tf.uint8:
-    raise TypeError(f"`{name}` must be uint8 pixels in [0, 255]; got dtype "
-                    f"{images.dtype.name}. Round and cast 8-bit data with "
-                    "tf.cast(x, tf.uint8); scores are defined on the "
-                    "8-bit values, not on dequantized ones.")
+    raise _dtype_error(name, f"dtype {images.dtype.name}")
   shape = images.shape
   if shape.rank != 4 or (shape[-1] is not None and not 1 <= shape[-1] <= 4):
     raise ValueError(f"`{name}` must be [n, H, W, C] with C in 1..4 (PNG's "
                      f"grey, grey+alpha, RGB, RGBA); got shape {shape}.")
+  message = (f"`{name}` must hold images of at least one pixel, [n, H, W, C] "
+             "with H, W >= 1; got shape")
+  if 0 in shape[1:3]:
+    raise ValueError(f"{message} {shape}.")
+  if not shape[1:3].is_fully_defined():
+    sizes = tf.shape(images)
+    with tf.control_dependencies([tf.debugging.Assert(
+        tf.reduce_all(sizes[1:3] >= 1), [message, sizes], summarize=4)]):
+      images = tf.identity(images)
   return images
 
 
@@ -89,7 +107,9 @@ def complexity_bits_per_dim(images, compression=9):
 
   Raises:
     TypeError: if `images` is not uint8.
-    ValueError: for another rank, channel count or `compression`.
+    ValueError: for another rank, channel count or `compression`, or an
+      empty image (`H` or `W` of 0; `InvalidArgumentError` at run time if
+      the static shape does not say).
 
   #### Examples
 
@@ -120,12 +140,16 @@ def check_flow_images(flow, images):
 
 
 def check_samples(num_samples, seed):
-  """`ValueError` unless `num_samples` is an int >= 0 and `seed` an int."""
-  if not is_number(num_samples, int) or num_samples < 0:
-    raise ValueError("`num_samples` must be an int >= 0 (0: the pixel "
-                     f"centres); got {num_samples!r}.")
-  if not is_number(seed, int):
-    raise ValueError(f"`seed` must be an int; got {seed!r}.")
+  """`ValueError` unless `num_samples` is an int in `[0, 2**31 - 1]` and
+  `seed` an int64 (the noise's stateless seed)."""
+  if not is_number(num_samples, int) or not (
+      0 <= num_samples <= _MAX_NUM_SAMPLES):
+    raise ValueError(f"`num_samples` must be an int in [0, "
+                     f"{_MAX_NUM_SAMPLES}] (0: the pixel centres); got "
+                     f"{reprlib.repr(num_samples)}.")
+  if not is_number(seed, int) or not -2**63 <= seed < 2**63:
+    raise ValueError("`seed` must be an int in int64's range; got "
+                     f"{reprlib.repr(seed)}.")
 
 
 def pixel_bits_per_dim(flow, images, num_samples=DEFAULT_NUM_SAMPLES,
@@ -150,8 +174,9 @@ def pixel_bits_per_dim(flow, images, num_samples=DEFAULT_NUM_SAMPLES,
     flow: a `tfnvp.RealNVP` or `tfnvp.Glow` (any flow over `[0, 256)`
       pixels with a fully defined event shape).
     images: uint8 `Tensor` `[n, H, W, C]`, the flow's `[H, W, C]`.
-    num_samples: Python `int >= 0`, `K`; the flow runs on `K n` images.
-    seed: Python `int`, of the noise patterns.
+    num_samples: Python `int` in `[0, 2**31 - 1]`, `K`; the flow runs on
+      `K n` images.
+    seed: Python `int` in int64's range, of the noise patterns.
 
   Returns:
     float32 `Tensor` `[n]`.
