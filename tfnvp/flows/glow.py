@@ -4,7 +4,6 @@ import dataclasses
 import functools
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
@@ -13,6 +12,7 @@ from tfnvp import networks
 from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_layers
+from tfnvp.internal.checks import check_bool
 from tfnvp.internal.checks import check_choice
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.precision import network_policy
@@ -308,14 +308,6 @@ class Glow(ImageFlow):
     return dict()
 
 
-def _check_bool(name, value):
-  """`value` as a `bool`; `bool`s and the ints 0 and 1 are accepted."""
-  if isinstance(value, (bool, np.bool_)) or (
-      isinstance(value, int) and value in (0, 1)):
-    return bool(value)
-  raise ValueError(f"`{name}` must be a bool; got {value!r}.")
-
-
 @dataclasses.dataclass(frozen=True)
 class GlowConfig(FlowConfig):
   """The configuration of a `tfnvp.Glow`: its constructor's keywords.
@@ -357,7 +349,7 @@ class GlowConfig(FlowConfig):
     check_int("depth", self.depth, 1)
     check_int("hidden_channels", self.hidden_channels, 1)
     check_choice("coupling", self.coupling, COUPLINGS)
-    self._set("lu_decomposed", _check_bool("lu_decomposed",
+    self._set("lu_decomposed", check_bool("lu_decomposed",
                                            self.lu_decomposed))
-    self._set("learn_prior", _check_bool("learn_prior", self.learn_prior))
+    self._set("learn_prior", check_bool("learn_prior", self.learn_prior))
     check_int("seed", self.seed, 0, optional=True)
