@@ -95,17 +95,18 @@ def gaussian_guidance(loc, log_scale, null_loc, null_log_scale, guidance):
        High-resolution Image Synthesis. 2025.
        https://arxiv.org/abs/2506.06276
   """
-  w = tf.cast(guidance, loc.dtype)
+  w = _weight(guidance, loc.dtype)
   ratio = tf.exp(2.0 * (log_scale - null_log_scale))       # s_c^2 / s_u^2
   excess = w * (1.0 - ratio)        # s_c^2 / s_w^2 - 1, the precision's change
   # `w < 1 / (ratio - 1)` wherever `ratio > 1`.
   largest = tf.reduce_min(tf.where(
       ratio > 1.0, 1.0 / (ratio - 1.0), tf.constant(float("inf"), loc.dtype)))
-  check = tf.debugging.Assert(
-      tf.reduce_all(excess > -1.0),
-      ["`guidance` makes p_c^(1+w) / p_u^w improper (a class-conditional "
-       "scale exceeds sqrt((1 + w) / w) times the unconditional one); got "
-       "guidance =", w, "; it must be below", largest, "for these labels"])
+  check = tf.debugging.Assert(tf.reduce_all(excess > -1.0), [
+      tf.strings.format(
+          "`guidance` makes p_c^(1+w) / p_u^w improper (a class-conditional "
+          "scale exceeds sqrt((1 + w) / w) times the unconditional one); got "
+          "guidance={}; it must be below {} for these labels.",
+          (w, largest), summarize=-1)])
   with tf.control_dependencies([check]):
     guided_log_scale = log_scale - 0.5 * tf.math.log1p(excess)
   guided_loc = loc + w * tf.exp(
@@ -136,5 +137,13 @@ def linear_guidance(conditional, unconditional, guidance):
   [1]: Shuangfei Zhai et al. Normalizing Flows are Capable Generative
        Models. 2024. https://arxiv.org/abs/2412.06329
   """
-  w = tf.cast(guidance, conditional.dtype)
+  w = _weight(guidance, conditional.dtype)
   return conditional + w * (conditional - unconditional)
+
+
+def _weight(guidance, dtype):
+  """`guidance` as a `dtype` scalar (a Python float without a float32
+  rounding on the way)."""
+  if tf.is_tensor(guidance):
+    return tf.cast(guidance, dtype)
+  return tf.constant(guidance, dtype)

@@ -49,6 +49,8 @@ def check_labels(labels, limit):
   if labels is None:
     raise ValueError(f"`labels` must be given: ints [n] in [0, {limit}); "
                      "got None.")
+  if isinstance(labels, (list, tuple)) and not labels:
+    labels = np.zeros([0], np.int32)      # not TF's float32 of `[]`
   try:
     tensor = tf.convert_to_tensor(labels)
   except (TypeError, ValueError):
