@@ -4,13 +4,13 @@ import tensorflow as tf
 from tensorflow_probability.python.internal import parameter_properties
 
 from tfnvp import guidance as guidance_lib
-from tfnvp.internal.image_bijector import ImageBijector
+from tfnvp.internal.layer_bijector import ChannelLayerBijector
 from tfnvp.internal.shapes import num_pixels
 
 __all__ = ["ClassPrior"]
 
 
-class ClassPrior(ImageBijector):
+class ClassPrior(ChannelLayerBijector):
   """Standardizes a per-class diagonal Gaussian on `[H, W, C]` events.
 
   With `(m_y, log s_y)` the rows of `labels` in a
@@ -78,6 +78,7 @@ class ClassPrior(ImageBijector):
                        f"{guidance!r}.")
     with tf.name_scope(name) as name:
       self._layer = layer
+      self._channels = layer.channels
       self._labels = labels
       self._guidance = guidance
       self._null_label = null_label
@@ -103,10 +104,6 @@ class ClassPrior(ImageBijector):
     return id(self)
 
   @property
-  def layer(self):
-    return self._layer
-
-  @property
   def labels(self):
     return self._labels
 
@@ -118,14 +115,6 @@ class ClassPrior(ImageBijector):
   def null_label(self):
     return self._null_label
 
-  @property
-  def trainable_variables(self):
-    return tuple(self._layer.trainable_variables)
-
-  @property
-  def variables(self):
-    return tuple(self._layer.variables)
-
   def loc_and_log_scale(self):
     """`(m, log s)` of the (guided) Gaussians, `[..., 1, 1, C]`."""
     loc, log_scale = self._layer.values(self._labels)
@@ -135,12 +124,6 @@ class ClassPrior(ImageBijector):
           loc, log_scale, null_loc, null_log_scale, self._guidance)
     return loc[..., tf.newaxis, tf.newaxis, :], log_scale[
         ..., tf.newaxis, tf.newaxis, :]
-
-  def _check_event(self, x):
-    self._check_rank(x)
-    if x.shape[-1] is not None and x.shape[-1] != self._layer.channels:
-      raise ValueError(f"{self.name}: input has channels={x.shape[-1]}, "
-                       f"expected {self._layer.channels} (shape {x.shape}).")
 
   def _forward(self, x):
     self._check_event(x)

@@ -23,8 +23,29 @@ from tfnvp.internal.shapes import fold_batch
 __all__ = ["ClassGaussianParameters", "LabelEmbedding", "fold_labelled_batch"]
 
 
+class _LabelTables(keras.layers.Layer):
+  """Base of the layers of `[num_labels, channels]` tables."""
+
+  def __init__(self, num_labels, channels, **kwargs):
+    super().__init__(**kwargs)
+    check_int("num_labels", num_labels, 1)
+    check_int("channels", channels, 1)
+    self.num_labels = num_labels
+    self.channels = channels
+
+  def _table(self, name):
+    """A zero-initialized `[num_labels, channels]` weight."""
+    return self.add_weight(shape=(self.num_labels, self.channels),
+                           initializer="zeros", autocast=False, name=name)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(num_labels=self.num_labels, channels=self.channels)
+    return config
+
+
 @keras.saving.register_keras_serializable(package="tfnvp")
-class ClassGaussianParameters(keras.layers.Layer):
+class ClassGaussianParameters(_LabelTables):
   """The per-label mean and log-scale of a diagonal Gaussian prior.
 
   Two tables of shape `[num_labels, channels]`, zero-initialized (Glow's
@@ -51,17 +72,9 @@ class ClassGaussianParameters(keras.layers.Layer):
   """
 
   def __init__(self, num_labels, channels, **kwargs):
-    super().__init__(**kwargs)
-    check_int("num_labels", num_labels, 1)
-    check_int("channels", channels, 1)
-    self.num_labels = num_labels
-    self.channels = channels
-    self.loc = self.add_weight(shape=(num_labels, channels),
-                               initializer="zeros", autocast=False,
-                               name="loc")
-    self.log_scale = self.add_weight(shape=(num_labels, channels),
-                                     initializer="zeros", autocast=False,
-                                     name="log_scale")
+    super().__init__(num_labels, channels, **kwargs)
+    self.loc = self._table("loc")
+    self.log_scale = self._table("log_scale")
     self.built = True  # every weight exists: nothing for Keras to build
 
   def values(self, labels):
@@ -74,14 +87,9 @@ class ClassGaussianParameters(keras.layers.Layer):
         "ClassGaussianParameters only holds variables; "
         "tfnvp.bijectors.ClassPrior uses them.")
 
-  def get_config(self):
-    config = super().get_config()
-    config.update(num_labels=self.num_labels, channels=self.channels)
-    return config
-
 
 @keras.saving.register_keras_serializable(package="tfnvp")
-class LabelEmbedding(keras.layers.Layer):
+class LabelEmbedding(_LabelTables):
   """Adds a learned vector per label to a feature map.
 
   ```none
@@ -103,25 +111,14 @@ class LabelEmbedding(keras.layers.Layer):
   """
 
   def __init__(self, num_labels, channels, **kwargs):
-    super().__init__(**kwargs)
-    check_int("num_labels", num_labels, 1)
-    check_int("channels", channels, 1)
-    self.num_labels = num_labels
-    self.channels = channels
-    self.table = self.add_weight(shape=(num_labels, channels),
-                                 initializer="zeros", autocast=False,
-                                 name="table")
+    super().__init__(num_labels, channels, **kwargs)
+    self.table = self._table("table")
     self.built = True
 
   def call(self, inputs, labels):
     """`inputs` `[N, H, W, channels]` plus the rows of `labels` `[N]`."""
     vectors = tf.cast(tf.gather(self.table, labels), inputs.dtype)
     return inputs + vectors[:, tf.newaxis, tf.newaxis, :]
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(num_labels=self.num_labels, channels=self.channels)
-    return config
 
 
 def fold_labelled_batch(inputs, labels, num_labels, name):
