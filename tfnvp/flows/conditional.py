@@ -6,7 +6,6 @@ import numbers
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_probability.python.internal import parameter_properties
 from tensorflow_probability.python.internal import samplers
 
 from tfnvp import bijectors
@@ -136,13 +135,6 @@ def _labelled_network(net, labels, guidance, null_label, training, inputs):
                                    training=training)
   return (guidance_lib.linear_guidance(shift, null_shift, guidance),
           guidance_lib.linear_guidance(log_scale, null_log_scale, guidance))
-
-
-def _label_properties():
-  return parameter_properties.ParameterProperties(
-      event_ndims=0, is_preferred=False,
-      default_constraining_bijector_fn=(
-          parameter_properties.BIJECTOR_NOT_IMPLEMENTED))
 
 
 class ConditionalImageFlow(ImageFlow):
@@ -506,7 +498,8 @@ class ConditionedFlow(ImageFlow):
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):
-    return dict(labels=_label_properties(), guidance=_label_properties())
+    # The batch parameters of the priors it builds: one label per member.
+    return dict(bijectors.ClassPrior.parameter_properties(dtype))
 
   @property
   def conditional_flow(self):
