@@ -181,6 +181,7 @@ def test_given_is_a_batch_of_one_distribution_per_label(flow):
   labels = [0, 2, 1, 0]
   given = flow.given(labels)
   assert given.batch_shape == [4] and given.event_shape == [4, 4, 1]
+  assert given.bijector.experimental_batch_shape() == [4]   # its priors'
   assert given.labels.dtype == tf.int32
   x = _pixels([4, 4, 4, 1])
   # The label of each batch member, as if evaluated alone.
@@ -436,6 +437,12 @@ def test_guidance_is_refused_in_training_and_checked_as_a_tensor():
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match="`guidance` must be >= 0"):
     flow.given([0], guidance=tf.constant(-1.0)).sample(seed=[1, 2])
+  without_dropout = flow.copy(label_dropout=0.0)
+  without_dropout.given([0], guidance=tf.constant(0.0)).sample(seed=[1, 2])
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="`guidance` needs the null label of a flow trained "
+                     "with label dropout"):
+    without_dropout.given([0], guidance=tf.constant(1.0)).sample(seed=[1, 2])
 
 
 def test_other_misuses_name_the_argument(strict):
@@ -449,3 +456,7 @@ def test_other_misuses_name_the_argument(strict):
   with pytest.raises(ValueError, match="`images` must have dtype float32"):
     strict.classify(tf.zeros([2, 4, 4, 1], tf.float64))
   assert strict.given([]).sample(2, seed=[1, 2]).shape == [2, 0, 4, 4, 1]
+  with pytest.raises(ValueError, match=r"maps images to latents once "
+                     r"`labels` are given: use `flow.given\(labels\).flow`"):
+    strict.flow.forward(tf.zeros([3, 4, 4, 1]))
+  assert strict.bijector.experimental_batch_shape() == [K]

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
+from tensorflow_probability.python.internal import parameter_properties
 
 from tfnvp.internal.image_bijector import ImageBijector
 
@@ -102,6 +103,18 @@ class FactorOut(tfb.Chain):
                       validate_args=validate_args),
          split],
         validate_args=validate_args, parameters=parameters, name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    # Its batch shape is its parts': each half has the events' rank.
+    def same_rank(self, x_event_ndims):
+      del self
+      return x_event_ndims
+    return dict(
+        bijector=parameter_properties.BatchedComponentProperties(
+            event_ndims=same_rank),
+        factored=parameter_properties.BatchedComponentProperties(
+            event_ndims=same_rank))
 
   @property
   def bijector(self):

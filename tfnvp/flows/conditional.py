@@ -173,8 +173,8 @@ class ConditionalImageFlow(ImageFlow):
   * `flow` itself is the marginal `p(x)`: `log_prob` is
     `marginal_log_prob`, and `sample` draws `y ~ p(y)`, then `x ~ p(x |
     y)`. Its `bijector` holds the `K` class-conditional maps at once (batch
-    shape `[K]`); its `flow` (data to latent) needs a label, so use
-    `flow.given(labels).flow`.
+    shape `[K]`); its `flow` (data to latent) needs a label and raises:
+    use `flow.given(labels).flow`.
 
   Cost: with the priors alone conditional (the default), the couplings do
   not see the label, so `conditional_log_probs`, `classify`,
@@ -235,6 +235,20 @@ class ConditionalImageFlow(ImageFlow):
   def label_dropout(self):
     """The probability that the training-mode `given` drops a label."""
     return self._label_dropout
+
+  @property
+  def flow(self):
+    """The data-to-latent bijector `f`; a class-conditional flow has one per
+    label, `flow.given(labels).flow`.
+
+    Raises:
+      ValueError: for a class-conditional flow.
+    """
+    if self._num_classes is not None:
+      raise ValueError(
+          f"{self.name}: a class-conditional flow maps images to latents "
+          "once `labels` are given: use `flow.given(labels).flow`.")
+    return super().flow
 
   @property
   def null_label(self):
