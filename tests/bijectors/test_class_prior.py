@@ -65,6 +65,9 @@ def test_guidance_uses_the_gaussian_product_with_the_null_label():
   np.testing.assert_allclose(log_scale[:, 0, 0], expected[1], rtol=1e-14)
   with pytest.raises(ValueError, match="guidance needs `null_label`"):
     bijectors.ClassPrior(table, [0], guidance=0.5)
+  with pytest.raises(TypeError, match="`layer` must be a tfnvp.networks."
+                     "ClassGaussianParameters; got 3"):
+    bijectors.ClassPrior(3, [0])
 
 
 def test_another_number_of_channels_is_refused():

@@ -6,6 +6,7 @@ from tensorflow_probability.python.internal import parameter_properties
 from tfnvp import guidance as guidance_lib
 from tfnvp.internal.layer_bijector import ChannelLayerBijector
 from tfnvp.internal.shapes import num_pixels
+from tfnvp.networks.labels import ClassGaussianParameters
 
 __all__ = ["ClassPrior"]
 
@@ -50,6 +51,7 @@ class ClassPrior(ChannelLayerBijector):
     name: Python `str`.
 
   Raises:
+    TypeError: if `layer` is not a `ClassGaussianParameters`.
     ValueError: if guidance is asked for without `null_label`, or at call
       time for an input whose channels are not `layer.channels`.
     InvalidArgumentError: at call time, if the guided Gaussian is improper
@@ -73,6 +75,9 @@ class ClassPrior(ChannelLayerBijector):
   def __init__(self, layer, labels, guidance=0.0, null_label=None,
                validate_args=False, name="class_prior"):
     parameters = dict(locals())
+    if not isinstance(layer, ClassGaussianParameters):
+      raise TypeError("`layer` must be a tfnvp.networks."
+                      f"ClassGaussianParameters; got {layer!r}.")
     if not guidance_lib.is_unguided(guidance) and null_label is None:
       raise ValueError(f"{name}: guidance needs `null_label`; got guidance="
                        f"{guidance!r}.")

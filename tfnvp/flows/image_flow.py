@@ -57,8 +57,8 @@ class ImageFlow(tfd.TransformedDistribution):
   Passing a flow to a `tf.function`: it is one of TFP's auto-composite
   tensors, with no tensor components (it has no tensor-valued parameters;
   its variables live in `layers`, a Keras layer, which its type spec holds
-  as a Python object; a `ConditionedFlow`'s labels are its one tensor
-  component). The function is traced once per `layers` object and
+  as a Python object; a `ConditionedFlow`'s labels, and its guidance when
+  a `Tensor`, are its tensor components). The function is traced once per `layers` object and
   reads that layer's variables, so copies that share the variables share
   the trace and another flow's weights retrace it; it never computes with
   the wrong weights (tested).
