@@ -32,6 +32,7 @@ if _keras.backend.backend() != "tensorflow":
 from tfnvp import averaging
 from tfnvp import bijectors
 from tfnvp import flows
+from tfnvp import guidance
 from tfnvp import networks
 from tfnvp import ood
 from tfnvp import presets
@@ -69,6 +70,7 @@ __all__ = [
     "bits_per_dim",
     "complexity_bits_per_dim",
     "flows",
+    "guidance",
     "networks",
     "ood",
     "ood_score",

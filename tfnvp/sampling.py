@@ -4,6 +4,7 @@ import math
 import numbers
 
 import tensorflow as tf
+from tensorflow_probability import distributions as tfd
 
 from tfnvp.internal.checks import check_sample_shape
 from tfnvp.internal.checks import is_number
@@ -27,6 +28,13 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
   (section 5 of [1]). `T = 1` gives the same draws as `distribution.sample`
   with the same seed.
 
+  A class-conditional flow given labels (`flow.given(labels)`, batch shape
+  `[n]`) draws one image per label: the base is broadcast to the batch
+  shape, as `sample` does, and each Gaussian prior of the labels (a
+  `tfnvp.bijectors.ClassPrior` after the base) keeps its mean while its
+  spread is scaled by `T`, as in Glow's code. The conditional flow itself
+  (the marginal over its classes) is refused: give it labels first.
+
   Args:
     distribution: a `tfd.TransformedDistribution` with a zero-centred base,
       e.g. `tfnvp.RealNVP`.
@@ -42,7 +50,8 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
 
   Raises:
     ValueError: if a Python `temperature` is not a finite real number > 0,
-      or `sample_shape` holds a negative or non-integer entry.
+      `sample_shape` holds a negative or non-integer entry, or
+      `distribution` is a class-conditional flow without labels.
     InvalidArgumentError: if a `Tensor` `temperature` is not finite and > 0.
 
   #### Examples
@@ -71,11 +80,29 @@ def sample_at_temperature(distribution, sample_shape=(), temperature=1.0,
     raise ValueError(
         f"`temperature` must be a finite real number > 0; got "
         f"{temperature!r}.")
+  if getattr(distribution, "num_classes", None) is not None:
+    raise ValueError(
+        "`distribution` is a class-conditional flow (num_classes="
+        f"{distribution.num_classes}): sample at a temperature from "
+        "`distribution.given(labels)`.")
   shape = check_sample_shape(sample_shape)
   if shape is not None and 0 in shape:
     return distribution.sample(shape, seed=seed)     # an empty batch
-  z = distribution.distribution.sample(sample_shape, seed=seed)
+  z = _base_with_batch_shape(distribution).sample(sample_shape, seed=seed)
   return distribution.bijector.forward(tf.cast(temperature, z.dtype) * z)
+
+
+def _base_with_batch_shape(distribution):
+  """The base distribution, broadcast to the batch shape of `distribution`
+  where the bijector widens it (as `TransformedDistribution.sample` does):
+  a `ConditionedFlow`'s labels give it its batch."""
+  base = distribution.distribution
+  batch_shape = distribution.batch_shape
+  if batch_shape.is_fully_defined() and base.batch_shape == batch_shape:
+    return base
+  if not batch_shape.is_fully_defined():
+    batch_shape = distribution.batch_shape_tensor()
+  return tfd.BatchBroadcast(base, with_shape=batch_shape)
 
 
 def to_uint8(images):

@@ -35,8 +35,9 @@ def test_fields_are_the_constructor_keywords_with_its_defaults(record):
     (tfnvp.RealNVPConfig, dict(image_shape=(8, 4, 2), num_scales=2,
                                hidden_channels=5, num_res_blocks=0,
                                logit_alpha=None, batch_norm_momentum=0.5,
-                               batch_norm_epsilon=1e-3, dtype="float64",
-                               network_dtype="float64")),
+                               batch_norm_epsilon=1e-3, num_classes=4,
+                               condition_couplings=True, label_dropout=0.1,
+                               dtype="float64", network_dtype="float64")),
     (tfnvp.GlowConfig, dict(image_shape=(8, 4, 2), num_levels=2, depth=2,
                             hidden_channels=3, coupling="additive",
                             lu_decomposed=False, learn_prior=False, seed=4,
@@ -94,6 +95,19 @@ def test_from_flow_records_the_resolved_network_dtype():
     (tfnvp.GlowConfig, dict(lu_decomposed="yes"),
      r"`lu_decomposed` must be a bool; got 'yes'"),
     (tfnvp.GlowConfig, dict(seed=-1), r"`seed` must be an int >= 0 or None"),
+    (tfnvp.GlowConfig, dict(num_classes=1),
+     r"`num_classes` must be an int >= 2 or None; got 1"),
+    (tfnvp.RealNVPConfig, dict(num_classes=2.0),
+     r"`num_classes` must be an int >= 2 or None; got 2.0"),
+    (tfnvp.GlowConfig, dict(num_classes=3, condition_couplings="yes"),
+     r"`condition_couplings` must be a bool; got 'yes'"),
+    (tfnvp.RealNVPConfig, dict(condition_couplings=True),
+     r"`condition_couplings` needs `num_classes`; got "
+     r"condition_couplings=True with num_classes=None"),
+    (tfnvp.GlowConfig, dict(label_dropout=0.1),
+     r"`label_dropout` needs `num_classes`"),
+    (tfnvp.RealNVPConfig, dict(num_classes=3, label_dropout=1.0),
+     r"`label_dropout` must be a finite number in \[0, 1\); got 1.0"),
 ])
 def test_bad_fields_are_named_by_the_record_and_the_constructor(
     record, fields, message):

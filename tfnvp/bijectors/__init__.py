@@ -9,6 +9,7 @@ from tfnvp.bijectors.actnorm import ActNorm
 from tfnvp.bijectors.affine_coupling import AffineCoupling
 from tfnvp.bijectors.affine_coupling import coupling_mask
 from tfnvp.bijectors.batch_norm import BatchNorm
+from tfnvp.bijectors.class_prior import ClassPrior
 from tfnvp.bijectors.factor_out import FactorOut
 from tfnvp.bijectors.invertible_conv1x1 import InvertibleConv1x1
 from tfnvp.bijectors.logit_transform import LogitTransform
@@ -18,6 +19,7 @@ __all__ = [
     "ActNorm",
     "AffineCoupling",
     "BatchNorm",
+    "ClassPrior",
     "FactorOut",
     "InvertibleConv1x1",
     "LogitTransform",

@@ -170,14 +170,15 @@ class AffineCoupling(AugmentedImageBijector):
     return self._shift_and_log_scale_fn
 
   def _shift_and_log_scale(self, inputs):
-    """The network's pair on `inputs`, checked to be shaped like them."""
+    """The network's pair on `inputs`, checked to be shaped like them (but
+    for batch dimensions that broadcast with theirs)."""
     shift, log_scale = self._shift_and_log_scale_fn(inputs)
     for label, value in (("shift", shift), ("log_scale", log_scale)):
-      if not value.shape.is_compatible_with(inputs.shape):
+      if not _broadcasts_like(value.shape, inputs.shape):
         raise ValueError(
             f"{self.name}: `shift_and_log_scale_fn` must return tensors shaped "
-            f"like its input {inputs.shape}; got {label} of shape "
-            f"{value.shape}.")
+            f"like its input {inputs.shape} (batch dimensions may broadcast "
+            f"with its); got {label} of shape {value.shape}.")
       if value.dtype != inputs.dtype:
         raise ValueError(
             f"{self.name}: `shift_and_log_scale_fn` must return tensors of "
@@ -197,6 +198,11 @@ class AffineCoupling(AugmentedImageBijector):
     return (first, second) if self._parity == 0 else (second, first)
 
   def _merge(self, passed, transformed):
+    if passed.shape != transformed.shape or not (
+        passed.shape.is_fully_defined()):
+      # A conditional network's output has the batch shape of the inputs
+      # broadcast with its labels'.
+      passed = tf.broadcast_to(passed, tf.shape(transformed))
     halves = [passed, transformed] if self._parity == 0 else [
         transformed, passed]
     return tf.concat(halves, axis=-1)
@@ -230,3 +236,17 @@ class AffineCoupling(AugmentedImageBijector):
 
   def _augmented_inverse(self, y):
     return self._transform(y, -1)
+
+
+def _broadcasts_like(shape, like):
+  """Whether a network output of `shape` fits an input of shape `like`:
+  the same event `[H, W, C]`, batch dimensions that broadcast together."""
+  if shape.rank is None or like.rank is None:
+    return True
+  if shape.rank < 3 or not shape[-3:].is_compatible_with(like[-3:]):
+    return False
+  try:
+    tf.broadcast_static_shape(shape[:-3], like[:-3])
+  except ValueError:
+    return False
+  return True

@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
+from tensorflow_probability.python.internal import parameter_properties
 
 from tfnvp.internal.image_bijector import ImageBijector
 
@@ -37,15 +38,22 @@ class _PassThrough(ImageBijector):
 class FactorOut(tfb.Chain):
   """Real NVP's multi-scale step (section 3.6 of [1]) on `[H, W, C]` events.
 
-  The first half of the channels is factored out (passed through unchanged,
-  it is part of the final latent code); the second half goes on to
-  `bijector`, the deeper scales of the flow:
+  The first half of the channels is factored out (it is part of the final
+  latent code, passed through unchanged or, with `factored`, through that
+  bijector alone); the second half goes on to `bijector`, the deeper scales
+  of the flow:
 
   ```none
   x1, x2 = split(x, 2, axis=-1)                  # C/2 channels each
-  forward(x) = concat([x1, bijector.forward(x2)], axis=-1)
-  forward_log_det_jacobian(x) = bijector.forward_log_det_jacobian(x2)
+  forward(x) = concat([factored.forward(x1), bijector.forward(x2)], axis=-1)
+  forward_log_det_jacobian(x) = factored.forward_log_det_jacobian(x1)
+                                + bijector.forward_log_det_jacobian(x2)
   ```
+
+  `factored` defaults to the identity. A class-conditional flow gives it
+  the factored half's Gaussian prior (`tfnvp.bijectors.ClassPrior`); the
+  two halves then come out with the batch shape of the labels, which must
+  be the same for both.
 
   It is composed of TFP's own bijectors, `Split`, `JointMap` and `Invert`,
   so caching and event-shape logic are TFP's; `FactorOut`s nest to any
@@ -55,11 +63,14 @@ class FactorOut(tfb.Chain):
   Args:
     bijector: a `tfb.Bijector` on `[H, W, C/2]` events
       (`forward_min_event_ndims <= 3`).
+    factored: a `tfb.Bijector` on `[H, W, C/2]` events with
+      `forward_min_event_ndims=3` (as `ClassPrior`), or `None` for the
+      identity.
     validate_args: Python `bool`, whether to check arguments at run time.
     name: Python `str`, name of the bijector.
 
   Raises:
-    TypeError: if `bijector` is not a `tfb.Bijector`.
+    TypeError: if `bijector` or `factored` is not a `tfb.Bijector`.
 
   #### Examples
 
@@ -75,21 +86,44 @@ class FactorOut(tfb.Chain):
        using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
   """
 
-  def __init__(self, bijector, validate_args=False, name="factor_out"):
+  def __init__(self, bijector, factored=None, validate_args=False,
+               name="factor_out"):
     parameters = dict(locals())
     if not isinstance(bijector, tfb.Bijector):
       raise TypeError(f"`bijector` must be a tfb.Bijector; got {bijector!r}.")
+    if factored is not None and not isinstance(factored, tfb.Bijector):
+      raise TypeError("`factored` must be a tfb.Bijector or None; got "
+                      f"{factored!r}.")
     split = tfb.Split(2, axis=-1, validate_args=validate_args)
     self._bijector = bijector
+    self._factored = factored
     super().__init__(
         [tfb.Invert(split),
-         tfb.JointMap([_PassThrough(), bijector], validate_args=validate_args),
+         tfb.JointMap([factored or _PassThrough(), bijector],
+                      validate_args=validate_args),
          split],
         validate_args=validate_args, parameters=parameters, name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    # Its batch shape is its parts': each half has the events' rank.
+    def same_rank(self, x_event_ndims):
+      del self
+      return x_event_ndims
+    return dict(
+        bijector=parameter_properties.BatchedComponentProperties(
+            event_ndims=same_rank),
+        factored=parameter_properties.BatchedComponentProperties(
+            event_ndims=same_rank))
 
   @property
   def bijector(self):
     return self._bijector
+
+  @property
+  def factored(self):
+    """The bijector of the factored-out half, or `None` (the identity)."""
+    return self._factored
 
   def _get_parameterization(self):
     # TFP's bijector cache hashes a bijector's parameters on every call, and

@@ -1,5 +1,7 @@
 """Flows assembled from tfnvp's bijectors and networks."""
 
+from tfnvp.flows.conditional import ConditionalImageFlow
+from tfnvp.flows.conditional import ConditionedFlow
 from tfnvp.flows.config import FlowConfig
 from tfnvp.flows.glow import Glow
 from tfnvp.flows.glow import GlowConfig
@@ -13,6 +15,8 @@ from tfnvp.flows.real_nvp import RealNVPLayers
 from tfnvp.flows.real_nvp import coupling_plan
 
 __all__ = [
+    "ConditionalImageFlow",
+    "ConditionedFlow",
     "CouplingSpec",
     "FlowConfig",
     "Glow",

@@ -26,6 +26,9 @@ import dataclasses
 import typing
 
 from tfnvp.flows.image_flow import check_flow_dtype
+from tfnvp.internal.checks import check_bool
+from tfnvp.internal.checks import check_int
+from tfnvp.internal.checks import check_number
 from tfnvp.internal.shapes import check_image_shape
 from tfnvp.internal.precision import resolve_network_dtype
 from tfnvp.config import config_field
@@ -48,9 +51,10 @@ _V03_FIELDS = frozenset((
 class FlowConfig:
   """Base of the config records of tfnvp's flows.
 
-  Every image flow has the fields `image_shape`, `dtype` and
-  `network_dtype` defined here; subclasses set `flow_class` and define the
-  others. `FlowConfig.get(name)` finds the record of a flow class by the
+  Every image flow has the fields defined here (`image_shape`, `dtype`,
+  `network_dtype` and the class-conditioning ones, `num_classes`,
+  `condition_couplings` and `label_dropout`); subclasses set `flow_class`
+  and define the others. `FlowConfig.get(name)` finds the record of a flow class by the
   class's name, in any case (`"realnvp"` or `"RealNVP"`).
 
   Raises:
@@ -74,6 +78,18 @@ class FlowConfig:
       "for none, or none for Keras's global policy",
       choices=("float32", "float64", "bfloat16", "float16"))
 
+  num_classes: int | None = config_field(
+      None, doc="classes of a class-conditional flow (labels 0 to K - 1), or "
+      "none for an unconditional flow", flag=False)
+  condition_couplings: bool = config_field(
+      False, doc="whether the coupling networks see the label (a learned "
+      "embedding) besides the Gaussian priors; needs num_classes",
+      flag=False)
+  label_dropout: float = config_field(
+      0.0, doc="probability that a training label is replaced by the null "
+      "label (the unconditional model guidance needs), in [0, 1); needs "
+      "num_classes", flag=False)
+
   def __init_subclass__(cls, **kwargs):
     super().__init_subclass__(**kwargs)
     FlowConfig._registry[cls.flow_class.__name__.lower()] = cls
@@ -85,6 +101,15 @@ class FlowConfig:
     if self.network_dtype is not None:
       self._set("network_dtype",
                 resolve_network_dtype(self.network_dtype, self.dtype))
+    check_int("num_classes", self.num_classes, 2, optional=True)
+    self._set("condition_couplings", check_bool("condition_couplings",
+                                                self.condition_couplings))
+    check_number("label_dropout", self.label_dropout, 0, 1, high_open=True)
+    if self.num_classes is None:
+      for name in ("condition_couplings", "label_dropout"):
+        if getattr(self, name):
+          raise ValueError(f"`{name}` needs `num_classes`; got {name}="
+                           f"{getattr(self, name)!r} with num_classes=None.")
 
   def _set(self, name, value):
     object.__setattr__(self, name, value)

@@ -1,18 +1,17 @@
 """Glow's multi-level flow as a `tfd.TransformedDistribution`."""
 
 import dataclasses
-import functools
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfnvp import bijectors
 from tfnvp import networks
+from tfnvp.flows.conditional import ConditionalImageFlow
 from tfnvp.flows.config import FlowConfig
-from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_layers
+from tfnvp.internal.checks import check_bool
 from tfnvp.internal.checks import check_choice
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.precision import network_policy
@@ -57,8 +56,12 @@ class GlowLayers(keras.layers.Layer):
   Per step `i` (levels in order, `depth` steps each): `actnorm_i`
   (`ActNormParameters`), `conv1x1_i` (`InvertibleConv1x1Parameters`) and
   `coupling_i` (`GlowCouplingNetwork`); per split `k` with
-  `learn_prior`: `prior_k` (`GlowSplitPrior`). All variables exist after
-  construction.
+  `learn_prior`: `prior_k` (`GlowSplitPrior`). With `num_classes`, also the
+  per-label Gaussian of each prior (`class_prior_k`, a
+  `tfnvp.networks.ClassGaussianParameters` with `num_classes + 1` rows, the
+  last for the null label): one per split and one at the top; with
+  `condition_couplings`, each coupling network has a label embedding. All
+  variables exist after construction.
 
   Args:
     image_shape: `(H, W, C)`.
@@ -72,12 +75,16 @@ class GlowLayers(keras.layers.Layer):
       seeded `seed + i`.
     network_dtype: compute dtype of the coupling networks and priors
       (their variables have the layer's dtype), see `tfnvp.Glow`.
+    num_classes: `K` of a class-conditional flow, or `None`.
+    condition_couplings: Python `bool`, label embeddings in the coupling
+      networks (with `num_classes`).
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
   """
 
   def __init__(self, image_shape, num_levels, depth, hidden_channels,
                coupling="affine", lu_decomposed=True, learn_prior=True,
-               seed=None, network_dtype=None, **kwargs):
+               seed=None, network_dtype=None, num_classes=None,
+               condition_couplings=False, **kwargs):
     super().__init__(**kwargs)
     shapes = glow_level_shapes(image_shape, num_levels)
     check_int("depth", depth, 1)
@@ -90,6 +97,9 @@ class GlowLayers(keras.layers.Layer):
     self.lu_decomposed = bool(lu_decomposed)
     self.learn_prior = bool(learn_prior)
     self.seed = seed
+    self.num_classes = num_classes
+    self.condition_couplings = bool(condition_couplings)
+    num_labels = None if num_classes is None else num_classes + 1
     policy = self.dtype_policy
     self.network_dtype = resolve_network_dtype(network_dtype,
                                                policy.variable_dtype)
@@ -110,8 +120,9 @@ class GlowLayers(keras.layers.Layer):
         # The coupling's network sees and outputs half of the channels.
         half = shape[:-1] + (channels // 2,)
         net = networks.GlowCouplingNetwork(
-            channels // 2, hidden_channels, coupling, dtype=net_policy,
-            name=f"coupling_{step}")
+            channels // 2, hidden_channels, coupling,
+            num_labels=num_labels if self.condition_couplings else None,
+            dtype=net_policy, name=f"coupling_{step}")
         net.build((None,) + half)
         setattr(self, f"coupling_{step}", net)
         step += 1
@@ -121,6 +132,12 @@ class GlowLayers(keras.layers.Layer):
         prior.build((None,) + half)
         setattr(self, f"prior_{level}", prior)
     self.num_steps = step
+    if num_classes is not None:
+      # The half factored out at each split, then the top level's output.
+      channels = [shape[-1] // 2 for shape in shapes[:-1]] + [shapes[-1][-1]]
+      for k, width in enumerate(channels):
+        setattr(self, f"class_prior_{k}", networks.ClassGaussianParameters(
+            num_labels, width, dtype=policy, name=f"class_prior_{k}"))
     self.built = True  # every weight exists: nothing for Keras to build
 
   def step_layers(self, step):
@@ -131,6 +148,12 @@ class GlowLayers(keras.layers.Layer):
   def prior(self, level):
     """The `GlowSplitPrior` of `level`'s split, or `None`."""
     return getattr(self, f"prior_{level}", None)
+
+  def class_prior(self, level):
+    """The `ClassGaussianParameters` of `level`'s class prior (the half its
+    split factors out, or the top level's output), or `None` if
+    unconditional."""
+    return getattr(self, f"class_prior_{level}", None)
 
   def call(self, inputs):
     raise NotImplementedError(
@@ -143,14 +166,18 @@ class GlowLayers(keras.layers.Layer):
                   depth=self.depth, hidden_channels=self.hidden_channels,
                   coupling=self.coupling, lu_decomposed=self.lu_decomposed,
                   learn_prior=self.learn_prior, seed=self.seed,
-                  network_dtype=self.network_dtype)
+                  network_dtype=self.network_dtype,
+                  num_classes=self.num_classes,
+                  condition_couplings=self.condition_couplings)
     return config
 
 
-def _build_flow(layers, training, validate_args):
-  """The data-to-latent bijector of all levels (without preprocessing)."""
+def _build_flow(layers, conditioning, validate_args):
+  """The data-to-latent bijector of all levels (without preprocessing),
+  its label-dependent parts from `conditioning`."""
   shapes = glow_level_shapes(layers.image_shape, layers.num_levels)
   steps = iter(range(layers.num_steps))
+  training = conditioning.training
 
   def flow_step(channels):
     actnorm, conv, net = layers.step_layers(next(steps))
@@ -159,9 +186,8 @@ def _build_flow(layers, training, validate_args):
                           validate_args=validate_args),
         bijectors.InvertibleConv1x1(channels, layer=conv,
                                     validate_args=validate_args),
-        bijectors.AffineCoupling(
-            "channel", 0, functools.partial(net, training=training),
-            validate_args=validate_args),
+        bijectors.AffineCoupling("channel", 0, conditioning.network(net),
+                                 validate_args=validate_args),
     ]
 
   def level(index):
@@ -170,14 +196,17 @@ def _build_flow(layers, training, validate_args):
     parts = [squeeze]
     for _ in range(layers.depth):
       parts += flow_step(channels)
+    class_prior = conditioning.prior(layers.class_prior(index))
     if index < len(shapes) - 1:
       prior = layers.prior(index)
       if prior is not None:
         parts.append(bijectors.AffineCoupling(
-            "channel", 1, functools.partial(prior, training=training),
+            "channel", 1, conditioning.network(prior),
             validate_args=validate_args))
-      parts.append(bijectors.FactorOut(level(index + 1),
+      parts.append(bijectors.FactorOut(level(index + 1), factored=class_prior,
                                        validate_args=validate_args))
+    elif class_prior is not None:
+      parts.append(class_prior)
     parts.append(tfb.Invert(squeeze))
     return tfb.Chain(parts[::-1], validate_args=validate_args,
                      name=f"level_{index}")
@@ -185,7 +214,7 @@ def _build_flow(layers, training, validate_args):
   return level(0)
 
 
-class Glow(ImageFlow):
+class Glow(ConditionalImageFlow):
   """Glow's multi-level flow over `[H, W, C]` images [1].
 
   An `ImageFlow`: a standard normal over `[H, W, C]` pushed through the
@@ -199,6 +228,9 @@ class Glow(ImageFlow):
   level_last = unsqueeze o [coupling o conv1x1 o actnorm] x depth o squeeze
   log_prob(x) = Normal(f(x)).log_prob + log|det df/dx|
   ```
+
+  (With `num_classes`, `FactorOut` standardizes the half it factors out,
+  and `level_last` its output, by the label's Gaussian, see below.)
 
   * actnorm: `tfnvp.bijectors.ActNorm`, initialized from the first training
     batch;
@@ -225,6 +257,15 @@ class Glow(ImageFlow):
   its log-scale softly (`tfnvp.networks.GlowCouplingNetwork`), which keeps
   samples finite.
 
+  Class-conditional (`num_classes=K`): Glow's `--ycond` prior, a learned
+  Gaussian per class and channel at the top, and here also on the half
+  each split factors out (after the learned split prior, which it shifts
+  and scales per class); with `condition_couplings=True` the label also
+  enters every coupling network. See `tfnvp.flows.ConditionalImageFlow`
+  for the maths, `flow.given(labels)`, `flow.classify` and the marginal
+  that `log_prob` becomes, and docs/conditional.md. `num_classes=None` (the
+  default) is the unconditional flow, variable for variable.
+
   Args:
     image_shape: `(H, W, C)`, Python ints; `H` and `W` divisible by
       `2 ** num_levels`.
@@ -235,6 +276,14 @@ class Glow(ImageFlow):
     lu_decomposed: Python `bool`, the 1x1 convolutions' parameterization.
     learn_prior: Python `bool`, a learned prior at each split.
     seed: Python `int` or `None`, seeds the 1x1 convolutions' rotations.
+    num_classes: Python `int >= 2`, the classes of a class-conditional flow,
+      or `None` (the default) for an unconditional flow.
+    condition_couplings: Python `bool`, whether the coupling networks see
+      the label too (a learned embedding per label); needs `num_classes`.
+    label_dropout: Python `float` in `[0, 1)`, the probability that the
+      training-mode `given` replaces a label by the null label, which
+      learns the unconditional model that guidance needs; needs
+      `num_classes`.
     training: Python `bool`, see above.
     layers: a `GlowLayers` to share variables with, or `None`.
     dtype: `tf.float32` or `tf.float64`.
@@ -270,20 +319,24 @@ class Glow(ImageFlow):
 
   def __init__(self, image_shape, num_levels=2, depth=8, hidden_channels=128,
                coupling="affine", lu_decomposed=True, learn_prior=True,
-               seed=None, training=False, layers=None, dtype=tf.float32,
-               network_dtype=None, validate_args=False, name="Glow"):
+               seed=None, num_classes=None, condition_couplings=False,
+               label_dropout=0.0, training=False, layers=None,
+               dtype=tf.float32, network_dtype=None, validate_args=False,
+               name="Glow"):
     parameters = dict(locals())
     config = GlowConfig(
         image_shape=image_shape, num_levels=num_levels, depth=depth,
         hidden_channels=hidden_channels, coupling=coupling,
         lu_decomposed=lu_decomposed, learn_prior=learn_prior, seed=seed,
-        dtype=dtype, network_dtype=network_dtype)
+        num_classes=num_classes, condition_couplings=condition_couplings,
+        label_dropout=label_dropout, dtype=dtype, network_dtype=network_dtype)
     image_shape = config.image_shape
     dtype = tf.as_dtype(config.dtype)
     expected = dict(image_shape=image_shape, num_levels=num_levels,
                     depth=depth, hidden_channels=hidden_channels,
                     coupling=coupling, lu_decomposed=bool(lu_decomposed),
-                    learn_prior=bool(learn_prior))
+                    learn_prior=bool(learn_prior), num_classes=num_classes,
+                    condition_couplings=config.condition_couplings)
     if layers is None:
       layers = GlowLayers(dtype=dtype.name, seed=seed,
                           network_dtype=network_dtype, name=f"{name}_layers",
@@ -292,13 +345,9 @@ class Glow(ImageFlow):
       check_layers(layers, expected, network_dtype, dtype)
     # So that `copy()` shares the variables (and their precision).
     parameters.update(layers=layers, network_dtype=layers.network_dtype)
-    preprocess = tfb.Chain([tfb.Shift(tf.constant(-0.5, dtype)),
-                            tfb.Scale(tf.constant(1.0 / 256.0, dtype))],
-                           name="preprocess")
-    flow = tfb.Chain([_build_flow(layers, bool(training), validate_args),
-                      preprocess], name="glow")
-    super().__init__(flow, layers, image_shape, pixels=True,
+    super().__init__(layers, image_shape, pixels=True,
                      training=training, dtype=dtype,
+                     label_dropout=label_dropout,
                      validate_args=validate_args, parameters=parameters,
                      name=name)
 
@@ -307,13 +356,13 @@ class Glow(ImageFlow):
     # As `ImageFlow`'s; TFP warns about inherited ones.
     return dict()
 
-
-def _check_bool(name, value):
-  """`value` as a `bool`; `bool`s and the ints 0 and 1 are accepted."""
-  if isinstance(value, (bool, np.bool_)) or (
-      isinstance(value, int) and value in (0, 1)):
-    return bool(value)
-  raise ValueError(f"`{name}` must be a bool; got {value!r}.")
+  def _make_flow(self, conditioning, validate_args):
+    dtype = self._layers.dtype_policy.variable_dtype
+    preprocess = tfb.Chain([tfb.Shift(tf.constant(-0.5, dtype)),
+                            tfb.Scale(tf.constant(1.0 / 256.0, dtype))],
+                           name="preprocess")
+    return tfb.Chain([_build_flow(self._layers, conditioning, validate_args),
+                      preprocess], name="glow")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,7 +406,7 @@ class GlowConfig(FlowConfig):
     check_int("depth", self.depth, 1)
     check_int("hidden_channels", self.hidden_channels, 1)
     check_choice("coupling", self.coupling, COUPLINGS)
-    self._set("lu_decomposed", _check_bool("lu_decomposed",
+    self._set("lu_decomposed", check_bool("lu_decomposed",
                                            self.lu_decomposed))
-    self._set("learn_prior", _check_bool("learn_prior", self.learn_prior))
+    self._set("learn_prior", check_bool("learn_prior", self.learn_prior))
     check_int("seed", self.seed, 0, optional=True)

@@ -41,9 +41,11 @@ def check_layers(layers, expected, network_dtype, dtype):
 class ImageFlow(tfd.TransformedDistribution):
   """A standard normal over `[H, W, C]` pushed through `tfb.Invert(flow)`.
 
-  The base of `tfnvp.RealNVP` and `tfnvp.Glow`: `flow` is the data-to-latent
-  bijector, and its variables belong to a Keras layer (`layers`). Subclasses
-  build both and call `__init__`. Inputs of `log_prob` are checked for
+  The base of `tfnvp.RealNVP` and `tfnvp.Glow` (through
+  `ConditionalImageFlow`) and of `ConditionedFlow`, a conditional flow
+  given labels: `flow` is the data-to-latent bijector, and its variables
+  belong to a Keras layer (`layers`). Subclasses build both and call
+  `__init__`. Inputs of `log_prob` are checked for
   dtype and shape always, and with `validate_args` for finiteness (and for
   the pixel range `[0, 256)` when `pixels`). `sample` takes a sample shape
   of ints >= 0, as every TFP distribution; an empty one (`sample(0)`) gives
@@ -55,7 +57,8 @@ class ImageFlow(tfd.TransformedDistribution):
   Passing a flow to a `tf.function`: it is one of TFP's auto-composite
   tensors, with no tensor components (it has no tensor-valued parameters;
   its variables live in `layers`, a Keras layer, which its type spec holds
-  as a Python object). The function is traced once per `layers` object and
+  as a Python object; a `ConditionedFlow`'s labels, and its guidance when
+  a `Tensor`, are its tensor components). The function is traced once per `layers` object and
   reads that layer's variables, so copies that share the variables share
   the trace and another flow's weights retrace it; it never computes with
   the wrong weights (tested).
@@ -185,8 +188,11 @@ class ImageFlow(tfd.TransformedDistribution):
 
   def _call_sample_n(self, sample_shape, seed, **kwargs):
     shape = check_sample_shape(sample_shape)
-    if shape is not None and 0 in shape:
-      return tf.zeros(shape + list(self._image_shape), self.dtype)
+    batch = self.batch_shape
+    if shape is not None and batch.is_fully_defined() and (
+        0 in shape or 0 in batch):
+      return tf.zeros(shape + batch.as_list() + list(self._image_shape),
+                      self.dtype)
     return super()._call_sample_n(sample_shape, seed, **kwargs)
 
   def _sample_control_dependencies(self, x):
@@ -210,7 +216,7 @@ class ImageFlow(tfd.TransformedDistribution):
     # traces `call` inside its own FuncGraph), a later call from the outer
     # graph would get the nested graph's output back. A fresh tensor per call
     # keeps every entry local to the graph that made it.
-    batch = x.shape[:-3]
+    batch = tf.broadcast_static_shape(x.shape[:-3], self.batch_shape)
     if batch.is_fully_defined() and batch.num_elements() == 0:
       return tf.zeros(batch, self.dtype)
     return super()._log_prob(tf.identity(x), **kwargs)

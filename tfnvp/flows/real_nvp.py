@@ -1,7 +1,6 @@
 """The multi-scale Real NVP flow as a `tfd.TransformedDistribution`."""
 
 import dataclasses
-import functools
 
 import keras
 import tensorflow as tf
@@ -9,8 +8,8 @@ from tensorflow_probability import bijectors as tfb
 
 from tfnvp import bijectors
 from tfnvp import networks
+from tfnvp.flows.conditional import ConditionalImageFlow
 from tfnvp.flows.config import FlowConfig
-from tfnvp.flows.image_flow import ImageFlow
 from tfnvp.flows.image_flow import check_layers
 from tfnvp.internal.checks import check_int
 from tfnvp.internal.checks import check_number
@@ -82,9 +81,14 @@ class RealNVPLayers(keras.layers.Layer):
   Bijectors hold no variables; this Keras layer holds the coupling networks
   (`tfnvp.networks.ResNetShiftAndLogScale`) and the moving statistics of the
   batch-norm bijectors (`tfnvp.networks.MovingMoments`), one of each per
-  coupling, in the order of `coupling_plan`. A Keras model that holds it as
-  an attribute tracks, trains, checkpoints and exports them. All variables
-  exist after construction.
+  coupling, in the order of `coupling_plan`. With `num_classes`, also the
+  per-label Gaussian of each prior (`class_prior_k`, a
+  `tfnvp.networks.ClassGaussianParameters` with `num_classes + 1` rows, the
+  last for the null label): one per factor-out and one at the top, in
+  data-to-latent order; with `condition_couplings`, each coupling network
+  has a label embedding. A Keras model that holds it as an attribute
+  tracks, trains, checkpoints and exports them. All variables exist after
+  construction.
 
   Args:
     image_shape: `(H, W, C)`.
@@ -95,12 +99,16 @@ class RealNVPLayers(keras.layers.Layer):
     batch_norm_epsilon: epsilon of the batch-norm bijectors.
     network_dtype: compute dtype of the coupling networks (their variables
       have the layer's dtype), see `tfnvp.RealNVP`.
+    num_classes: `K` of a class-conditional flow, or `None`.
+    condition_couplings: Python `bool`, label embeddings in the coupling
+      networks (with `num_classes`).
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
   """
 
   def __init__(self, image_shape, num_scales, hidden_channels, num_res_blocks,
                batch_norm_momentum=0.95, batch_norm_epsilon=1e-4,
-               network_dtype=None, **kwargs):
+               network_dtype=None, num_classes=None,
+               condition_couplings=False, **kwargs):
     super().__init__(**kwargs)
     variable_dtype = self.dtype_policy.variable_dtype
     self.network_dtype = resolve_network_dtype(network_dtype, variable_dtype)
@@ -111,8 +119,11 @@ class RealNVPLayers(keras.layers.Layer):
     self.num_res_blocks = num_res_blocks
     self.batch_norm_momentum = batch_norm_momentum
     self.batch_norm_epsilon = batch_norm_epsilon
-    specs = [spec for scale in coupling_plan(image_shape, num_scales)
-             for spec in scale]
+    self.num_classes = num_classes
+    self.condition_couplings = bool(condition_couplings)
+    num_labels = None if num_classes is None else num_classes + 1
+    plan = coupling_plan(image_shape, num_scales)
+    specs = [spec for scale in plan for spec in scale]
     self.num_couplings = len(specs)
     # Named attributes, not lists: TF checkpoints track a Keras 3 layer's
     # attributes but not the lists it holds (keras-team/keras#18398).
@@ -123,12 +134,22 @@ class RealNVPLayers(keras.layers.Layer):
           channels // 2 if spec.mask_type == "channel" else channels,)
       net = networks.ResNetShiftAndLogScale(
           net_shape[-1], hidden_channels, num_res_blocks, batch_norm_momentum,
+          num_labels=num_labels if self.condition_couplings else None,
           dtype=net_policy, name=f"coupling_{i}")
       net.build((None,) + net_shape)
       setattr(self, f"coupling_{i}", net)
       setattr(self, f"batch_norm_{i}", networks.MovingMoments(
           channels, batch_norm_momentum, batch_norm_epsilon,
           dtype=self.dtype_policy, name=f"batch_norm_{i}"))
+    if num_classes is not None:
+      # The factored-out half of each scale but the last (2C of its
+      # squeezed 4C channels), then the last scale's output.
+      channels = [scale[-1].event_shape[-1] // 2 for scale in plan[:-1]] + [
+          plan[-1][-1].event_shape[-1]]
+      for k, width in enumerate(channels):
+        setattr(self, f"class_prior_{k}", networks.ClassGaussianParameters(
+            num_labels, width, dtype=self.dtype_policy,
+            name=f"class_prior_{k}"))
     self.built = True  # every weight exists: nothing for Keras to build
 
   @property
@@ -142,6 +163,11 @@ class RealNVPLayers(keras.layers.Layer):
     return [getattr(self, f"batch_norm_{i}")
             for i in range(self.num_couplings)]
 
+  def class_prior(self, scale):
+    """The `ClassGaussianParameters` of `scale`'s prior (its factored-out
+    half, or the last scale's output), or `None` if unconditional."""
+    return getattr(self, f"class_prior_{scale}", None)
+
   def call(self, inputs):
     raise NotImplementedError(
         "RealNVPLayers only holds variables; use tfnvp.RealNVP(layers=...) "
@@ -154,19 +180,22 @@ class RealNVPLayers(keras.layers.Layer):
                   num_res_blocks=self.num_res_blocks,
                   batch_norm_momentum=self.batch_norm_momentum,
                   batch_norm_epsilon=self.batch_norm_epsilon,
-                  network_dtype=self.network_dtype)
+                  network_dtype=self.network_dtype,
+                  num_classes=self.num_classes,
+                  condition_couplings=self.condition_couplings)
     return config
 
 
-def _build_flow(plan, layers, training, validate_args):
-  """The data-to-latent bijector of all scales (without preprocessing)."""
+def _build_flow(plan, layers, conditioning, validate_args):
+  """The data-to-latent bijector of all scales (without preprocessing),
+  its label-dependent parts from `conditioning`."""
   nets = iter(zip(layers.coupling_networks, layers.moments))
+  training = conditioning.training
 
   def couple(spec):
     net, moments = next(nets)
     coupling = bijectors.AffineCoupling(
-        spec.mask_type, spec.parity,
-        functools.partial(net, training=training),
+        spec.mask_type, spec.parity, conditioning.network(net),
         validate_args=validate_args)
     norm = bijectors.BatchNorm(moments, training=training,
                                validate_args=validate_args)
@@ -174,13 +203,16 @@ def _build_flow(plan, layers, training, validate_args):
 
   def scale(index):
     specs = plan[index]
+    prior = conditioning.prior(layers.class_prior(index))
     if index == len(plan) - 1:
       steps = [b for spec in specs for b in couple(spec)]
+      if prior is not None:
+        steps.append(prior)
     else:
       squeeze = bijectors.Squeeze(validate_args=validate_args)
       steps = ([b for spec in specs[:3] for b in couple(spec)] + [squeeze] +
                [b for spec in specs[3:] for b in couple(spec)] +
-               [bijectors.FactorOut(scale(index + 1),
+               [bijectors.FactorOut(scale(index + 1), factored=prior,
                                     validate_args=validate_args),
                 tfb.Invert(squeeze)])
     return tfb.Chain(steps[::-1], validate_args=validate_args,
@@ -189,7 +221,7 @@ def _build_flow(plan, layers, training, validate_args):
   return scale(0)
 
 
-class RealNVP(ImageFlow):
+class RealNVP(ConditionalImageFlow):
   """Real NVP's multi-scale flow over `[H, W, C]` images [1].
 
   An `ImageFlow`: a standard normal over `[H, W, C]` pushed through the
@@ -232,6 +264,15 @@ class RealNVP(ImageFlow):
   moving averages. Use it for the loss, and `flow` itself for evaluation and
   sampling.
 
+  Class-conditional (`num_classes=K`): the label `y` sets a Gaussian prior
+  per scale, on the half each scale factors out and on the last scale's
+  output, and optionally (`condition_couplings=True`) enters every
+  coupling network; see `tfnvp.flows.ConditionalImageFlow` for the maths,
+  `flow.given(labels)`, `flow.classify` and the marginal that `log_prob`
+  becomes, and docs/conditional.md. Train on `flow.copy(training=True).
+  given(labels).log_prob(images)`. `num_classes=None` (the default) is the
+  unconditional flow, variable for variable.
+
   Args:
     image_shape: `(H, W, C)`, Python ints.
     num_scales: Python `int >= 1`; `H` and `W` must be divisible by
@@ -242,6 +283,14 @@ class RealNVP(ImageFlow):
       a flow over real-valued tensors.
     batch_norm_momentum: momentum of all moving statistics.
     batch_norm_epsilon: epsilon of the batch-norm bijectors.
+    num_classes: Python `int >= 2`, the classes of a class-conditional flow,
+      or `None` (the default) for an unconditional flow.
+    condition_couplings: Python `bool`, whether the coupling networks see
+      the label too (a learned embedding per label); needs `num_classes`.
+    label_dropout: Python `float` in `[0, 1)`, the probability that the
+      training-mode `given` replaces a label by the null label, which
+      learns the unconditional model that guidance needs; needs
+      `num_classes`.
     training: Python `bool`, see above.
     layers: a `RealNVPLayers` to share variables with (as `copy()` does), or
       `None` to create one.
@@ -285,40 +334,49 @@ class RealNVP(ImageFlow):
 
   def __init__(self, image_shape, num_scales=2, hidden_channels=64,
                num_res_blocks=8, logit_alpha=0.05, batch_norm_momentum=0.95,
-               batch_norm_epsilon=1e-4, training=False, layers=None,
-               dtype=tf.float32, network_dtype=None, validate_args=False,
-               name="RealNVP"):
+               batch_norm_epsilon=1e-4, num_classes=None,
+               condition_couplings=False, label_dropout=0.0, training=False,
+               layers=None, dtype=tf.float32, network_dtype=None,
+               validate_args=False, name="RealNVP"):
     parameters = dict(locals())
     config = RealNVPConfig(
         image_shape=image_shape, num_scales=num_scales,
         hidden_channels=hidden_channels, num_res_blocks=num_res_blocks,
         logit_alpha=logit_alpha, batch_norm_momentum=batch_norm_momentum,
-        batch_norm_epsilon=batch_norm_epsilon, dtype=dtype,
-        network_dtype=network_dtype)
+        batch_norm_epsilon=batch_norm_epsilon, num_classes=num_classes,
+        condition_couplings=condition_couplings, label_dropout=label_dropout,
+        dtype=dtype, network_dtype=network_dtype)
     image_shape = config.image_shape
-    plan = coupling_plan(image_shape, num_scales)
     dtype = tf.as_dtype(config.dtype)
     if layers is None:
       layers = RealNVPLayers(image_shape, num_scales, hidden_channels,
                              num_res_blocks, batch_norm_momentum,
                              batch_norm_epsilon, network_dtype=network_dtype,
+                             num_classes=num_classes,
+                             condition_couplings=config.condition_couplings,
                              dtype=dtype.name, name=f"{name}_layers")
     else:
       expected = dict(image_shape=image_shape, num_scales=num_scales,
                       hidden_channels=hidden_channels,
-                      num_res_blocks=num_res_blocks)
+                      num_res_blocks=num_res_blocks, num_classes=num_classes,
+                      condition_couplings=config.condition_couplings)
       check_layers(layers, expected, network_dtype, dtype)
     # So that `copy()` shares the variables (and their precision).
     parameters.update(layers=layers, network_dtype=layers.network_dtype)
     self._logit_alpha = logit_alpha
-    flow = _build_flow(plan, layers, bool(training), validate_args)
-    if logit_alpha is not None:
+    self._plan = coupling_plan(image_shape, num_scales)
+    super().__init__(layers, image_shape, pixels=logit_alpha is not None,
+                     training=training, dtype=dtype,
+                     label_dropout=label_dropout,
+                     validate_args=validate_args, parameters=parameters,
+                     name=name)
+
+  def _make_flow(self, conditioning, validate_args):
+    flow = _build_flow(self._plan, self._layers, conditioning, validate_args)
+    if self._logit_alpha is not None:
       flow = tfb.Chain([flow, bijectors.LogitTransform(
-          logit_alpha, validate_args=validate_args)], name="real_nvp")
-    super().__init__(flow, layers, image_shape,
-                     pixels=logit_alpha is not None, training=training,
-                     dtype=dtype, validate_args=validate_args,
-                     parameters=parameters, name=name)
+          self._logit_alpha, validate_args=validate_args)], name="real_nvp")
+    return flow
 
   @classmethod
   def _parameter_properties(cls, dtype, num_classes=None):

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
+    "check_bool",
     "check_choice",
     "check_finite_vector",
     "check_fraction",
@@ -32,6 +33,15 @@ def is_number(value, types=(int, float)):
     A Python `bool`.
   """
   return isinstance(value, types) and not isinstance(value, (bool, np.bool_))
+
+
+def check_bool(name, value):
+  """`value` as a `bool`; `bool`s and the ints 0 and 1 are accepted, anything
+  else raises `ValueError`."""
+  if isinstance(value, (bool, np.bool_)) or (
+      isinstance(value, int) and value in (0, 1)):
+    return bool(value)
+  raise ValueError(f"`{name}` must be a bool; got {value!r}.")
 
 
 def check_int(name, value, minimum, optional=False):

@@ -8,6 +8,8 @@ from tfnvp.internal.checks import is_number
 from tfnvp.internal.shapes import fold_batch
 from tfnvp.internal.shapes import unfold_batch
 from tfnvp.networks.actnorm_parameters import ActNormParameters
+from tfnvp.networks.labels import LabelEmbedding
+from tfnvp.networks.labels import fold_labelled_batch
 
 __all__ = ["COUPLINGS", "GlowCouplingNetwork", "GlowSplitPrior", "ZeroConv2D"]
 
@@ -69,6 +71,7 @@ class GlowCouplingNetwork(keras.layers.Layer):
 
   ```none
   h = relu(actnorm(conv3x3(x_p)))            # hidden_channels
+      (with num_labels: relu(actnorm(conv3x3(x_p) + embedding[y])), label y)
   h = relu(actnorm(conv1x1(h)))
   shift, raw = split(ZeroConv2D(3x3)(h), 2)  # coupling="affine", channels each
   log_scale = b * tanh(log(sigmoid(raw + 2)) / b)   # in (-b, 0]
@@ -94,6 +97,11 @@ class GlowCouplingNetwork(keras.layers.Layer):
   one. The two actnorms initialize from the first training batch
   (`tfnvp.networks.ActNormParameters`), in training mode only.
 
+  With `num_labels`, the network is class-conditional: `call(x, labels=y)`
+  adds a learned vector per label (`tfnvp.networks.LabelEmbedding`,
+  zero-initialized) to the first convolution's output; the labels' shape
+  broadcasts with the batch shape of `x`.
+
   Under a mixed dtype policy (`dtype="mixed_bfloat16"` or
   `"mixed_float16"`) the convolutions and actnorms compute in the low
   precision; the output layer's scale, the log-scale bound and the
@@ -106,6 +114,8 @@ class GlowCouplingNetwork(keras.layers.Layer):
     coupling: `"affine"` (default) or `"additive"`.
     log_scale_bound: Python `float > 0`, the soft bound `b` of the affine
       coupling's log-scale.
+    num_labels: Python `int >= 1`, labels of a class-conditional network
+      (the classes and the null label), or `None`.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
 
   Raises:
@@ -119,10 +129,11 @@ class GlowCouplingNetwork(keras.layers.Layer):
   """
 
   def __init__(self, channels, hidden_channels=512, coupling="affine",
-               log_scale_bound=4.0, **kwargs):
+               log_scale_bound=4.0, num_labels=None, **kwargs):
     super().__init__(**kwargs)
     check_int("channels", channels, 1)
     check_int("hidden_channels", hidden_channels, 1)
+    check_int("num_labels", num_labels, 1, optional=True)
     if coupling not in COUPLINGS:
       raise ValueError(f"`coupling` must be one of {COUPLINGS}; got "
                        f"{coupling!r}.")
@@ -134,6 +145,7 @@ class GlowCouplingNetwork(keras.layers.Layer):
     self.hidden_channels = hidden_channels
     self.coupling = coupling
     self.log_scale_bound = float(log_scale_bound)
+    self.num_labels = num_labels
     policy = self.dtype_policy
     self.conv_in = keras.layers.Conv2D(
         hidden_channels, 3, padding="same", use_bias=False,
@@ -148,6 +160,9 @@ class GlowCouplingNetwork(keras.layers.Layer):
     # The additive coupling has no scale: its output is the shift alone.
     self.conv_out = ZeroConv2D(
         channels if coupling == "additive" else 2 * channels, 3, dtype=policy)
+    if num_labels is not None:
+      self.label_embedding = LabelEmbedding(num_labels, hidden_channels,
+                                            dtype=policy)
 
   def build(self, input_shape):
     input_shape = (None,) + tuple(input_shape[-3:])   # `call` folds batches
@@ -160,9 +175,13 @@ class GlowCouplingNetwork(keras.layers.Layer):
     bias, log_scale = norm.values(h.dtype, h if training else None)
     return tf.nn.relu((h + bias) * tf.exp(log_scale))
 
-  def call(self, inputs, training=False):
-    h, batch_shape = fold_batch(inputs)
-    h = self._actnorm_relu(self.norm_in, self.conv_in(h), training)
+  def call(self, inputs, labels=None, training=False):
+    h, labels, batch_shape, inputs = fold_labelled_batch(
+        inputs, labels, self.num_labels, self.name)
+    h = self.conv_in(h)
+    if labels is not None:
+      h = self.label_embedding(h, labels)
+    h = self._actnorm_relu(self.norm_in, h, training)
     h = self._actnorm_relu(self.norm_hidden, self.conv_hidden(h), training)
     out = unfold_batch(self.conv_out(h), batch_shape, inputs)
     if self.coupling == "additive":
@@ -175,7 +194,8 @@ class GlowCouplingNetwork(keras.layers.Layer):
     config = super().get_config()
     config.update(channels=self.channels, hidden_channels=self.hidden_channels,
                   coupling=self.coupling,
-                  log_scale_bound=self.log_scale_bound)
+                  log_scale_bound=self.log_scale_bound,
+                  num_labels=self.num_labels)
     return config
 
 

@@ -4,8 +4,9 @@ import keras
 import tensorflow as tf
 
 from tfnvp.internal.checks import check_int
-from tfnvp.internal.shapes import fold_batch
 from tfnvp.internal.shapes import unfold_batch
+from tfnvp.networks.labels import LabelEmbedding
+from tfnvp.networks.labels import fold_labelled_batch
 from tfnvp.networks.weight_norm import WeightNormConv2D
 
 __all__ = ["ResidualBlock", "ResNetShiftAndLogScale"]
@@ -61,6 +62,7 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
 
   ```none
   h = conv3x3(x)                                  # hidden_channels
+  h = h + embedding[y]                            # with num_labels: label y
   h = ResidualBlock(h)  (num_res_blocks times)
   h = relu(bn(h))
   shift, raw = split(conv3x3_zero_init(h), 2)     # channels each
@@ -74,6 +76,12 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
   log-scale as in Real NVP, section 3.7 of [1]. The layer returns the pair
   expected by `tfnvp.bijectors.AffineCoupling`.
 
+  With `num_labels`, the network is class-conditional: `call(x, labels=y)`
+  adds a learned vector per label (`tfnvp.networks.LabelEmbedding`,
+  zero-initialized) to the first convolution's output; the labels' shape
+  broadcasts with the batch shape of `x` (see
+  `tfnvp.networks.fold_labelled_batch`).
+
   Under a mixed dtype policy (`dtype="mixed_bfloat16"` or
   `"mixed_float16"`) the convolutions compute in the low precision (batch
   normalization in float32, as Keras does), and `tanh`, `scale` and the
@@ -84,6 +92,8 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     hidden_channels: Python `int`, width of the residual network.
     num_res_blocks: Python `int >= 0`, number of residual blocks.
     batch_norm_momentum: momentum of the batch-norm moving statistics.
+    num_labels: Python `int >= 1`, labels of a class-conditional network
+      (the classes and the null label), or `None`.
     **kwargs: forwarded to `keras.layers.Layer` (`name`, `dtype`).
 
   Raises:
@@ -104,15 +114,17 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
   """
 
   def __init__(self, channels, hidden_channels=64, num_res_blocks=8,
-               batch_norm_momentum=0.95, **kwargs):
+               batch_norm_momentum=0.95, num_labels=None, **kwargs):
     super().__init__(**kwargs)
     check_int("channels", channels, 1)
     check_int("hidden_channels", hidden_channels, 1)
     check_int("num_res_blocks", num_res_blocks, 0)
+    check_int("num_labels", num_labels, 1, optional=True)
     self.channels = channels
     self.hidden_channels = hidden_channels
     self.num_res_blocks = num_res_blocks
     self.batch_norm_momentum = batch_norm_momentum
+    self.num_labels = num_labels
     policy = self.dtype_policy
     self.in_conv = WeightNormConv2D(hidden_channels, 3, dtype=policy)
     # Named attributes, not a list: TF checkpoints track a Keras 3 layer's
@@ -126,6 +138,9 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
                                      dtype=policy)
     self.scale = self.add_weight(shape=(channels,), initializer="ones",
                                  autocast=False, name="log_scale_factor")
+    if num_labels is not None:
+      self.label_embedding = LabelEmbedding(num_labels, hidden_channels,
+                                            dtype=policy)
 
   @property
   def blocks(self):
@@ -140,9 +155,12 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     self.out_norm.build(hidden_shape)
     self.out_conv.build(hidden_shape)
 
-  def call(self, inputs, training=False):
-    h, batch_shape = fold_batch(inputs)
+  def call(self, inputs, labels=None, training=False):
+    h, labels, batch_shape, inputs = fold_labelled_batch(
+        inputs, labels, self.num_labels, self.name)
     h = self.in_conv(h)
+    if labels is not None:
+      h = self.label_embedding(h, labels)
     for block in self.blocks:
       h = block(h, training=training)
     h = tf.nn.relu(self.out_norm(h, training=training))
@@ -157,5 +175,6 @@ class ResNetShiftAndLogScale(keras.layers.Layer):
     config = super().get_config()
     config.update(channels=self.channels, hidden_channels=self.hidden_channels,
                   num_res_blocks=self.num_res_blocks,
-                  batch_norm_momentum=self.batch_norm_momentum)
+                  batch_norm_momentum=self.batch_norm_momentum,
+                  num_labels=self.num_labels)
     return config
