@@ -578,7 +578,8 @@ class FlowModel(keras.Model):
         tf.shape(labels)[0], tf.shape(images)[0],
         message="`y` must hold one label per image of `x`")
     with tf.control_dependencies([count]):
-      return images, tf.identity(labels)
+      # The static shape [batch] (checked above) the metrics need.
+      return images, tf.reshape(labels, [-1])
 
   def _terms(self, images, labels, training):
     """The per-image terms of the loss and the metrics: `log_prob`

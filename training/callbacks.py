@@ -309,13 +309,14 @@ class SampleGrid(keras.callbacks.Callback):
       `(grid, num_nonfinite)`: `uint8` `[rows*H, cols*W, C]`, with every
       sample that holds NaN or inf drawn black, and how many did.
     """
-    flow, sample_shape, columns = self.model.flow, self.num_images, None
-    if flow.num_classes is not None:
-      # One row per class.
-      columns = max(1, self.num_images // flow.num_classes)
-      flow = flow.given(tf.repeat(tf.range(flow.num_classes), columns))
-      sample_shape = ()
     with self.model.averaged_weights():
+      flow, sample_shape, columns = self.model.flow, self.num_images, None
+      num_classes = getattr(flow, "num_classes", None)
+      if num_classes is not None:
+        # One row per class.
+        columns = max(1, self.num_images // num_classes)
+        flow = flow.given(tf.repeat(tf.range(num_classes), columns))
+        sample_shape = ()
       samples = tfnvp.sample_at_temperature(
           flow, sample_shape, self.temperature,
           seed=tf.constant([self.seed, 0]))
