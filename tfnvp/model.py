@@ -93,8 +93,9 @@ class FlowModel(keras.Model):
 
   A class-conditional flow (`num_classes=K`) trains on `(images, labels)`
   batches, labels ints `[batch]` in `[0, K)`, by maximum likelihood of
-  `p(x | y)` (`flow.given(labels)` of the training-mode flow, which drops
-  labels with the flow's `label_dropout`), plus, with a
+  `p(x | y)` (of the training-mode flow, which replaces each label by the
+  null label with probability `label_dropout`, drawn from the optimizer
+  step: a resumed run drops what an uninterrupted one does), plus, with a
   `classification_weight` `lambda`, Glow's hybrid objective [2]: the
   Bayes classifier's cross-entropy `-log p(y | x)` from the same densities
   (`flow.classify`), not from a separate head:
@@ -589,11 +590,11 @@ class FlowModel(keras.Model):
     flow = self._make_flow(training)
     if labels is None:
       return dict(log_prob=flow.log_prob(images))
+    kept = flow.drop_labels(labels, seed=self._step_seed())
     if training and not self.classification_weight:
-      return dict(log_prob=flow.given(labels).log_prob(images))
+      return dict(log_prob=ConditionedFlow(flow, kept).log_prob(images))
     # Every class's density in one batched call (in training also the null
     # label's, for the dropped labels).
-    kept = flow.drop_labels(labels)
     num_classes = self._num_classes
     columns = num_classes + 1 if training and flow.label_dropout else (
         num_classes)
@@ -609,6 +610,15 @@ class FlowModel(keras.Model):
           correct=tf.equal(tf.argmax(classes, axis=-1, output_type=tf.int32),
                            labels))
     return terms
+
+  def _step_seed(self):
+    """The seed of a training step's label dropout: the optimizer step and
+    the replica, so that a resumed run drops the labels an uninterrupted one
+    does."""
+    step = 0 if self.optimizer is None else self.optimizer.iterations
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    return tf.stack([tf.cast(step, tf.int64), tf.cast(replica, tf.int64)])
 
   def _objective(self, terms):
     """The objective of each image, nats (see the class)."""

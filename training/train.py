@@ -138,8 +138,10 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     The trained `FlowModel`.
 
   Raises:
-    ValueError: bad settings, a `model_dir` holding another run, or one
-      holding a history but no checkpoint.
+    ValueError: bad settings (a class-conditional model of another number
+      of classes than the dataset's labels, or of a dataset without
+      labels), a `model_dir` holding another run, or one holding a history
+      but no checkpoint.
     FileNotFoundError: a missing raw data folder.
     TrainingFailedError: a step with NaN/inf data, loss or gradients
       (divergence); the newest checkpoint is the last good state.
@@ -151,6 +153,8 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     cluster.WorkerLostError: another worker of a multi-worker run stopped.
   """
   strategy = strategy or strategies.make_strategy(config.strategy)
+  if config.model.num_classes is not None:
+    _check_num_classes(config, data_dir)
   with cluster.report_lost_workers(strategy, model_dir), lock.hold(
       model_dir, strategy):
     return _train(config, model_dir, strategy, data_dir, raw_data_dir,
@@ -171,8 +175,6 @@ def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
   builder = data.prepare(config.dataset, data_dir=data_dir,
                          raw_data_dir=raw_data_dir)
   labelled = config.model.num_classes is not None
-  if labelled:
-    _check_num_classes(config, data_dir)
   steps_per_epoch = _steps_per_epoch(config, builder)
   total_steps = config.epochs * steps_per_epoch
 

@@ -247,7 +247,7 @@ def _class_label(builder) -> int:
   label = feature["label"] if "label" in feature else None
   if not isinstance(label, tfds.features.ClassLabel):
     raise ValueError(
-        f"{builder.info.full_name} has no class label (a `label` feature; "
+        f"{builder.info.full_name} has no class label (no label feature; "
         f"its features: {', '.join(feature.keys())}): a class-conditional "
         "flow cannot train on it.")
   return label.num_classes

@@ -285,22 +285,26 @@ class ConditionalImageFlow(ImageFlow):
       return conditioned
     return conditioned.copy(labels=self.drop_labels(conditioned.labels))
 
-  def drop_labels(self, labels):
+  def drop_labels(self, labels, seed=None):
     """`labels` as the training-mode `given` uses them.
 
     In training mode with `label_dropout=p`, each label replaced by the
-    null label with probability `p` (drawn from TensorFlow's global
-    generator); otherwise `labels` unchanged.
+    null label with probability `p`; otherwise `labels` unchanged.
 
     Args:
       labels: an int32 `Tensor` `[n]`, already checked (`check_labels`).
+      seed: a stateless seed (int `[2]`) of the draw, or `None` for
+        TensorFlow's global generator.
 
     Returns:
       An int32 `Tensor` `[n]`.
     """
     if not (self.training and self._label_dropout > 0):
       return labels
-    keep = tf.random.uniform(tf.shape(labels)) >= self._label_dropout
+    shape = tf.shape(labels)
+    draw = (tf.random.uniform(shape) if seed is None else
+            tf.random.stateless_uniform(shape, seed))
+    keep = draw >= self._label_dropout
     return tf.where(keep, labels, self.null_label)
 
   def _check_conditional(self, what):
