@@ -695,7 +695,10 @@ class FlowModel(keras.Model):
       scale = (self.optimizer.scale_loss(tf.ones([], dtype)) if scaled
                else None)
       objective = loss * scale if scaled else loss
-    grads = tape.gradient(objective, variables)
+    # Dense: a label's row of a per-class table gets an `IndexedSlices`,
+    # which the all-reduce and the scaling below do not take.
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(objective,
+                                                             variables)]
     if context is not None:
       grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
       loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
