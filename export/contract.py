@@ -24,7 +24,8 @@ label in `[0, K)` per image, `[n]`; `sample`'s `[num_samples]` replace
 `num_samples`), the marginal density beside the conditional one, `guidance`
 for `sample`, and `classify`, whose `log_probs` are `[n, K]`. `K` is a name
 too: the client learns it from the response. The clients pick the table
-from a request (`is_conditional_request`).
+from a request: one with `labels` is for a class-conditional model
+(`is_conditional_request`).
 
 Every float output is finite (`Signature.finite_outputs`): a signature whose
 model computes NaN or inf returns an error instead of an answer, and the
@@ -40,8 +41,8 @@ contract.format_shape(images)            # "[n, H, W, C]"
 sizes = contract.image_sizes((28, 28, 1))
 contract.format_shape(contract.bind(images, sizes))   # "[n, 28, 28, 1]"
 contract.signature("sample", conditional=True).inputs
-# {"temperature": "float32", "seed": "int64", "labels": "int32",
-#  "guidance": "float32"}
+# {"labels": "int32", "guidance": "float32", "temperature": "float32",
+#  "seed": "int64"}
 ```
 """
 
@@ -226,21 +227,16 @@ def signatures(conditional):
   return CONDITIONAL_SIGNATURES if conditional else SIGNATURES
 
 
-def is_conditional_request(name, input_names):
-  """Whether a request is for a class-conditional model's signature.
-
-  It is if it gives `labels`, or calls a signature only those models have
-  (`classify`).
+def is_conditional_request(input_names):
+  """Whether a request is for a class-conditional model: it gives `labels`.
 
   Args:
-    name: the signature's name.
-    input_names: the names of the request's inputs.
+    input_names: the names of the request's inputs (a `dict` of inputs).
 
   Returns:
     Python `bool`.
   """
-  return "labels" in input_names or (name in CONDITIONAL_SIGNATURES and
-                                     name not in SIGNATURES)
+  return "labels" in input_names
 
 
 def signature(name, conditional=False):
@@ -248,22 +244,20 @@ def signature(name, conditional=False):
 
   Args:
     name: a key of `SIGNATURES` or `CONDITIONAL_SIGNATURES`.
-    conditional: Python `bool`, whether the model is class-conditional.
+    conditional: Python `bool`, whether the model is class-conditional;
+      `classify` is a class-conditional model's whatever its value.
 
   Returns:
-    `signatures(conditional)[name]`.
+    `signatures(conditional)[name]`, or `CONDITIONAL_SIGNATURES[name]`.
 
   Raises:
-    ValueError: for another name, or `classify` of an unconditional model;
-      the message names `signature_name`, the argument of the clients'
-      `predict`.
+    ValueError: for another name; the message names `signature_name`, the
+      argument of the clients' `predict`.
   """
-  table = signatures(conditional)
-  if name in table:
-    return table[name]
+  if name in SIGNATURES and not conditional:
+    return SIGNATURES[name]
   if name in CONDITIONAL_SIGNATURES:
-    raise ValueError(f"`signature_name` {name!r} is a signature of "
-                     "class-conditional models only.")
+    return CONDITIONAL_SIGNATURES[name]
   raise ValueError(f"`signature_name` must be one of "
                    f"{list(CONDITIONAL_SIGNATURES)}; got {name!r}.")
 
