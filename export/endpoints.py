@@ -246,7 +246,7 @@ def _labels(flow, max_count=None):
       count = runtime_shape(x)[0]
       checks.append(assert_that(
           count <= max_count, f"`{name}` must hold at most {max_count} "
-          "labels, one per sample (the export's max_samples); got", count))
+          "labels, one per sample (`max_samples` of the export); got", count))
     with tf.control_dependencies(checks):
       bad = (x < 0) | (x >= num_classes)
       return assert_that(

@@ -162,8 +162,9 @@ def main(argv=None):
       parser.error(str(err))
   print(f"checkpoint: {path}")
   print(f"exported: {output}")
-  conditional = runs.read_config(args.model_dir)["model"].get(
-      "num_classes") is not None
+  model, _ = runs.run_records(runs.read_config(args.model_dir),
+                              args.model_dir)
+  conditional = getattr(model, "num_classes", None) is not None
   signatures = [s for s in contract_signatures(conditional)
                 if s != "score" or calibration]
   print(f"signatures: {', '.join(signatures)}")
