@@ -305,6 +305,28 @@ def test_a_flow_without_label_dropout_refuses_guidance():
       rtol=1e-4, atol=2e-3)
 
 
+def test_a_non_finite_marginal_or_posterior_is_an_error():
+  """A NaN in one class's prior makes that class's densities NaN, hence
+  the marginal and the classifier's, while the other labels' densities are
+  finite: the signatures refuse to answer, naming the output."""
+  flow = CONDITIONAL_MODEL.make_flow()
+  flow.log_prob(tf.zeros([1, 8, 8, 1]))          # creates the variables
+  loc = next(v for v in flow.variables
+             if v.path.endswith("class_prior_0/loc"))
+  loc.assign(tf.tensor_scatter_nd_update(loc, [[2]], [[np.nan]]))
+  images = np.zeros((2, 8, 8, 1), np.uint8)
+  assert np.isfinite(flow.given([0, 1]).log_prob(images + 0.5)).all()
+  signatures = serving.build_serving_module(flow).serving_signatures
+  with pytest.raises(tf.errors.InvalidArgumentError, match=(
+      r"Signature `serving_default` computed non-finite output "
+      r"`marginal_log_prob` \(NaN or inf\); no output is returned")):
+    signatures["serving_default"](images=images, labels=tf.constant([0, 1]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=(
+      r"Signature `classify` computed non-finite output `log_probs` \(NaN or "
+      r"inf\); no output is returned.*not finite:\] \[6\] \[of\] \[6\]")):
+    signatures["classify"](images=images)
+
+
 def test_a_flow_given_labels_is_not_exported(conditional_run):
   with pytest.raises(ValueError, match=r"must be the class-conditional flow "
                      r"itself \(`flow.conditional_flow`\)"):
