@@ -9,6 +9,9 @@ client = RestClient("mnist", port=8501)   # or grpc_client.GrpcClient("mnist")
 bpd = client.bits_per_dim(uint8_images)          # serving_default
 out = client.sample(16, temperature=0.7, seed=(1, 2))
 out["pixels"]                                    # uint8 [16, 28, 28, 1]
+# A class-conditional model (`export.contract.CONDITIONAL_SIGNATURES`):
+out = client.sample(labels=[0, 1, 2], guidance=1.0, seed=(1, 2))
+log_probs, label = client.classify(uint8_images)
 ```
 
 Errors:
@@ -17,8 +20,10 @@ Errors:
   fit the input's dtype, unknown inputs) or `TypeError` (values that are not
   numbers: booleans, strings, `None`) before any request is sent. The
   shapes are those of `export.contract`: `[n, H, W, C]` batches with
-  `n >= 1`, scalar counts, a `[2]` seed; the model's own `H, W, C` and the
-  value ranges (`num_samples`, `temperature`, ...) are checked by the server.
+  `n >= 1`, scalar counts, a `[2]` seed, one label per image; the model's
+  own `H, W, C` and the value ranges (`num_samples`, `temperature`,
+  `labels`, ...) are checked by the server, and so is whether the model is
+  class-conditional (a request with `labels` is for one).
 * anything else raises `PredictError`, whose message names the server (its
   URL or gRPC target) and what was wrong: a request the server refuses (with
   the server's message), no connection or no answer in time, and a response
@@ -44,7 +49,9 @@ import urllib.request
 
 from . import rest_format
 from .client_checks import check_outputs
+from .client_checks import conditional_request
 from .client_checks import prepare_inputs
+from .contract import CONDITIONAL_SIGNATURES
 from .contract import SIGNATURES
 from .errors import PredictError
 from .flow_client import DEFAULT_MAX_RESPONSE_BYTES
@@ -52,8 +59,9 @@ from .flow_client import FlowClient
 from .rest_format import parse_rest_response
 from .rest_format import rest_request_body
 
-__all__ = ["FlowClient", "PredictError", "RestClient", "check_outputs",
-           "parse_rest_response", "prepare_inputs", "rest_request_body"]
+__all__ = ["CONDITIONAL_SIGNATURES", "FlowClient", "PredictError",
+           "RestClient", "SIGNATURES", "check_outputs", "parse_rest_response",
+           "prepare_inputs", "rest_request_body"]
 
 
 class RestClient(FlowClient):
@@ -67,7 +75,8 @@ class RestClient(FlowClient):
     timeout: seconds per request.
     request_format: `"columnar"` or `"row"` (see
       `rest_format.rest_request_body`); `row` falls back to columnar for
-      `sample` and `interpolate`, whose several inputs include scalars.
+      a request of several inputs (`sample`, `interpolate`, and every
+      request with `labels`).
     max_response_bytes: the largest body to read (`flow_client.FlowClient`).
 
   A call raises `PredictError` naming `url` for an HTTP error status (with
@@ -93,14 +102,16 @@ class RestClient(FlowClient):
 
   def _send(self, signature_name, arrays):
     request_format = self.request_format
-    if len(SIGNATURES[signature_name].inputs) > 1:
+    if len(arrays) > 1:
       request_format = "columnar"
     body = rest_format.request_body(signature_name, arrays, request_format)
     request = urllib.request.Request(
         self.url, data=json.dumps(body).encode("utf-8"), method="POST",
         headers={"Content-Type": "application/json"})
     reply = rest_format.read_json(*self._post(request), self.url)
-    return rest_format.response_outputs(signature_name, reply, self.url)
+    return rest_format.response_outputs(
+        signature_name, reply, self.url,
+        conditional_request(arrays))
 
   def _post(self, request):
     """Sends `request`; returns `(status, content type, body bytes)`.

@@ -29,7 +29,8 @@ from .errors import PredictError
 from .errors import invalid_response_prefix
 
 __all__ = ["cast_float", "check_outputs", "collect_outputs", "kind_name",
-           "outside_integer_range", "prepare_inputs", "quote_names"]
+           "outside_integer_range", "prepare_inputs", "quote_names",
+           "conditional_request"]
 
 # NumPy dtype kinds that are not numbers, for messages.
 _KINDS = {"b": "booleans", "U": "strings", "S": "bytes",
@@ -206,6 +207,10 @@ def prepare_inputs(signature_name, inputs):
   Returns:
     `{input name: np.ndarray}` of the signature's dtypes.
 
+  A request with `labels` is for a class-conditional model
+  (`contract.is_conditional_request`), whose signature's inputs it must
+  have.
+
   Raises:
     ValueError: unknown signature, missing or extra inputs, shapes other
       than the contract's (an unbatched image, an empty batch, a non-scalar
@@ -213,13 +218,16 @@ def prepare_inputs(signature_name, inputs):
       integer input or values that do not fit the input's dtype.
     TypeError: values that are not numbers (booleans, strings, `None`).
   """
-  signature = contract.signature(signature_name)
   if not isinstance(inputs, dict):
+    contract.signature(signature_name)    # an unknown name first
     raise TypeError(f"`inputs` must be a dict of input name to array; got "
                     f"{type(inputs).__name__}.")
+  conditional = contract.is_conditional_request(inputs)
+  signature = contract.signature(signature_name, conditional)
   if set(inputs) != set(signature.inputs):
+    model = " of a class-conditional model" if conditional else ""
     raise ValueError(
-        f"Signature {signature_name!r} takes inputs "
+        f"Signature {signature_name!r}{model} takes inputs "
         f"{sorted(signature.inputs)}; got {sorted(inputs)}.")
   arrays = {name: _as_input(inputs[name], dtype, name)
             for name, dtype in signature.inputs.items()}
@@ -232,7 +240,8 @@ def quote_names(names):
   return ", ".join(f"`{n}`" for n in names)
 
 
-def collect_outputs(signature_name, outputs, to_array, source):
+def collect_outputs(signature_name, outputs, to_array, source,
+                    conditional=False):
   """Every output of a response, as an array of its signature dtype.
 
   Args:
@@ -243,6 +252,8 @@ def collect_outputs(signature_name, outputs, to_array, source):
       raises `PredictError` with a message that starts with `what` (which
       names the server, the signature and the output) otherwise.
     source: names the server in messages (its URL or gRPC target).
+    conditional: Python `bool`, whether the request was for a
+      class-conditional model (`contract.is_conditional_request`).
 
   Returns:
     `{output name: np.ndarray}`, in the signature's order.
@@ -253,7 +264,7 @@ def collect_outputs(signature_name, outputs, to_array, source):
       decision such as `is_outlier` is never returned beside a NaN score),
       or from `to_array`.
   """
-  signature = contract.signature(signature_name)
+  signature = contract.signature(signature_name, conditional)
   where = invalid_response_prefix(source, signature_name)
   missing = [name for name in signature.outputs if name not in outputs]
   unknown = sorted(name for name in outputs if name not in signature.outputs)
@@ -274,7 +285,24 @@ def collect_outputs(signature_name, outputs, to_array, source):
   return arrays
 
 
-def check_outputs(signature_name, outputs, inputs=None, source="the server"):
+def conditional_request(inputs, conditional=None):
+  """Whether a request is for a class-conditional model's signature.
+
+  Args:
+    inputs: the request's inputs (a `dict`), or `None` if unknown.
+    conditional: `True` or `False` to say so, or `None`: whether `inputs`
+      hold `labels` (`contract.is_conditional_request`).
+
+  Returns:
+    Python `bool`.
+  """
+  if conditional is None:
+    return inputs is not None and contract.is_conditional_request(inputs)
+  return conditional
+
+
+def check_outputs(signature_name, outputs, inputs=None, source="the server",
+                  conditional=None):
   """Checks a response's output shapes against the contract and the request.
 
   The shapes of `export.contract.SIGNATURES`: with `inputs`, the sizes they
@@ -288,6 +316,8 @@ def check_outputs(signature_name, outputs, inputs=None, source="the server"):
     outputs: `{output name: np.ndarray}`, every output of the signature.
     inputs: the request, as returned by `prepare_inputs`, or `None`.
     source: names the server in messages (its URL or gRPC target).
+    conditional: whether the request was for a class-conditional model;
+      `None`: whether `inputs` hold `labels`.
 
   Returns:
     `outputs`.
@@ -295,7 +325,8 @@ def check_outputs(signature_name, outputs, inputs=None, source="the server"):
   Raises:
     PredictError: for an output of another shape.
   """
-  signature = contract.signature(signature_name)
+  signature = contract.signature(
+      signature_name, conditional_request(inputs, conditional))
   dims = {} if inputs is None else _input_dims(signature, inputs)
   for name, pattern in signature.output_shapes.items():
     problem = _match_shape(pattern, np.shape(outputs[name]), dims,

@@ -18,6 +18,15 @@ batch is an error), `images` of `interpolate` is `[n, num_steps, H, W, C]`,
 `H, W, C` are checked by the server; an export binds them to its image shape
 (`image_sizes`).
 
+A class-conditional flow (`num_classes = K`) has the signatures of
+`CONDITIONAL_SIGNATURES`: the same names, each with `labels` (int32, one
+label in `[0, K)` per image, `[n]`; `sample`'s `[num_samples]` replace
+`num_samples`), the marginal density beside the conditional one, `guidance`
+for `sample`, and `classify`, whose `log_probs` are `[n, K]`. `K` is a name
+too: the client learns it from the response. The clients pick the table
+from a request: one with `labels` is for a class-conditional model
+(`is_conditional_request`).
+
 Every float output is finite (`Signature.finite_outputs`): a signature whose
 model computes NaN or inf returns an error instead of an answer, and the
 clients refuse a response that holds NaN, `Infinity` or `-Infinity` there.
@@ -31,13 +40,17 @@ images = contract.SIGNATURES["encode"].input_shapes["images"]
 contract.format_shape(images)            # "[n, H, W, C]"
 sizes = contract.image_sizes((28, 28, 1))
 contract.format_shape(contract.bind(images, sizes))   # "[n, 28, 28, 1]"
+contract.signature("sample", conditional=True).inputs
+# {"labels": "int32", "guidance": "float32", "temperature": "float32",
+#  "seed": "int64"}
 ```
 """
 
 import dataclasses
 
-__all__ = ["SIGNATURES", "Signature", "bind", "format_shape", "image_sizes",
-           "signature"]
+__all__ = ["CONDITIONAL_SIGNATURES", "SIGNATURES", "Signature", "bind",
+           "format_shape", "image_sizes", "is_conditional_request",
+           "signature", "signatures"]
 
 # The names of an image's sizes, which the model's image shape binds.
 _IMAGE_SIZES = ("H", "W", "C")
@@ -133,23 +146,120 @@ SIGNATURES = {
 }
 
 
-def signature(name):
-  """The `Signature` called `name`.
+def _given_labels(name, doc, inputs=(), outputs=(), replaces=None):
+  """The conditional signature: `SIGNATURES[name]` with more tensors.
 
   Args:
     name: a key of `SIGNATURES`.
+    doc: what the signature does with `labels`, appended to its doc.
+    inputs: `(name, dtype, shape)` of each added input: in place of the
+      input it `replaces`, else after the others.
+    outputs: `(name, dtype, shape)` of each added output, after the others.
+    replaces: the name of an input of `SIGNATURES[name]` it drops, or `None`.
+  """
+  base = SIGNATURES[name]
+
+  def extend(table, added):
+    items = list(table.items())
+    keys = list(table)
+    at = keys.index(replaces) if replaces in keys else len(items)
+    return dict(items[:at] + list(added) + items[at + (replaces in keys):])
+
+  return Signature(
+      inputs=extend(base.inputs, [(n, dtype) for n, dtype, _ in inputs]),
+      outputs=extend(base.outputs, [(n, dtype) for n, dtype, _ in outputs]),
+      doc=f"{base.doc} {doc}",
+      input_shapes=extend(base.input_shapes,
+                          [(n, shape) for n, _, shape in inputs]),
+      output_shapes=extend(base.output_shapes,
+                           [(n, shape) for n, _, shape in outputs]))
+
+
+# One label per image of the batch.
+_LABELS = ("labels", "int32", ("n",))
+
+# A class-conditional flow's signatures (`num_classes = K`): each takes one
+# label per image in `[0, K)`, and `sample` one per sample instead of
+# `num_samples`. `classify` is new; `score` is the unconditional one (the
+# marginal density).
+CONDITIONAL_SIGNATURES = {
+    "serving_default": _given_labels(
+        "serving_default",
+        "Given `labels`: log p(x | y) and its bits/dim, and the marginal "
+        "log p(x) = logsumexp_y log p(x | y) - log K and its bits/dim.",
+        inputs=[_LABELS],
+        outputs=[("marginal_log_prob", "float32", ("n",)),
+                 ("marginal_bits_per_dim", "float32", ("n",))]),
+    "log_prob": _given_labels(
+        "log_prob", "Given `labels`: log p(x | y), and the marginal log p(x).",
+        inputs=[_LABELS],
+        outputs=[("marginal_log_prob", "float32", ("n",))]),
+    "sample": _given_labels(
+        "sample",
+        "One sample per label of `labels` (their number replaces "
+        "`num_samples`), at classifier-free `guidance` w >= 0 (0: p(x | y); "
+        "w > 0 needs a model trained with label dropout).",
+        inputs=[("labels", "int32", ("num_samples",)),
+                ("guidance", "float32", ())],
+        replaces="num_samples"),
+    "encode": _given_labels(
+        "encode", "Each image with its label's map f_y.", inputs=[_LABELS]),
+    "decode": _given_labels(
+        "decode", "Each latent with its label's inverse map.",
+        inputs=[_LABELS]),
+    "interpolate": _given_labels(
+        "interpolate",
+        "Each pair is encoded and its path decoded with its label.",
+        inputs=[_LABELS]),
+    "classify": Signature(
+        inputs={"images": "uint8"},
+        outputs={"log_probs": "float32", "label": "int32"},
+        doc="8-bit images -> the Bayes classifier at the pixel centres: "
+            "log p(y | x) for each class y (uniform p(y)) and its argmax.",
+        input_shapes={"images": _IMAGES},
+        output_shapes={"log_probs": ("n", "K"), "label": ("n",)}),
+    "score": SIGNATURES["score"],
+}
+
+
+def signatures(conditional):
+  """`CONDITIONAL_SIGNATURES` if `conditional`, else `SIGNATURES`."""
+  return CONDITIONAL_SIGNATURES if conditional else SIGNATURES
+
+
+def is_conditional_request(input_names):
+  """Whether a request is for a class-conditional model: it gives `labels`.
+
+  Args:
+    input_names: the names of the request's inputs (a `dict` of inputs).
 
   Returns:
-    `SIGNATURES[name]`.
+    Python `bool`.
+  """
+  return "labels" in input_names
+
+
+def signature(name, conditional=False):
+  """The `Signature` called `name`.
+
+  Args:
+    name: a key of `SIGNATURES` or `CONDITIONAL_SIGNATURES`.
+    conditional: Python `bool`, whether the model is class-conditional;
+      `classify` is a class-conditional model's whatever its value.
+
+  Returns:
+    `signatures(conditional)[name]`, or `CONDITIONAL_SIGNATURES[name]`.
 
   Raises:
     ValueError: for another name; the message names `signature_name`, the
       argument of the clients' `predict`.
   """
-  if name not in SIGNATURES:
-    raise ValueError(f"`signature_name` must be one of {list(SIGNATURES)}; "
-                     f"got {name!r}.")
-  return SIGNATURES[name]
+  if name in SIGNATURES and not conditional:
+    return SIGNATURES[name]
+  if name in CONDITIONAL_SIGNATURES:
+    return CONDITIONAL_SIGNATURES[name]
+  raise ValueError(f"`signature_name` must be one of "
+                   f"{list(CONDITIONAL_SIGNATURES)}; got {name!r}.")
 
 
 def image_sizes(image_shape):

@@ -36,6 +36,7 @@ import math
 import tensorflow as tf
 
 import tfnvp
+from tfnvp.flows import ConditionedFlow
 from tfnvp.flows import ImageFlow
 
 from . import contract
@@ -95,10 +96,13 @@ class Endpoint:
       order, after every check; it returns at least the contract's outputs,
       which are cast to the contract's dtypes.
     inputs: `{input name: Input}` of every input of the signature.
-    relations: functions `(*inputs) -> Assert op`, the checks between
-      inputs, run after the shape checks and before the value checks.
+    relations: functions `(**inputs) -> Assert op` of the inputs by name,
+      the checks between inputs, run after the shape checks and before the
+      value checks.
     hint: what to check when the model computes a non-finite output, for
       the message.
+    conditional: Python `bool`, whether `name` is a signature of
+      `contract.CONDITIONAL_SIGNATURES` (a class-conditional flow's).
   """
 
   name: str
@@ -106,6 +110,7 @@ class Endpoint:
   inputs: dict
   relations: tuple = ()
   hint: str = _CHECKPOINT_HINT
+  conditional: bool = False
 
   def function(self, sizes):
     """The endpoint as a `tf.function` of the contract's input signature.
@@ -119,7 +124,7 @@ class Endpoint:
       them and returns `{output name: tensor}` of the contract's dtypes,
       each gated by the checks of the finite outputs.
     """
-    signature = contract.SIGNATURES[self.name]
+    signature = contract.signature(self.name, self.conditional)
     names = list(signature.inputs)
     shapes = {name: contract.bind(signature.input_shapes[name], sizes)
               for name in names}
@@ -129,7 +134,11 @@ class Endpoint:
     value_checks = [
         _on(i, lambda x, name=name: self.inputs[name].values(x, name))
         for i, name in enumerate(names) if self.inputs[name].values]
-    checks = [*shape_checks, *self.relations, *value_checks]
+    relations = [
+        lambda *tensors, relation=relation: relation(**dict(zip(names,
+                                                                tensors)))
+        for relation in self.relations]
+    checks = [*shape_checks, *relations, *value_checks]
     outputs_of = list(signature.outputs)
     output_checks = [
         _on(i, lambda x, name=name: check_finite(
@@ -207,14 +216,71 @@ def _int32_seed(seed, name):
                      f"{list(_INT32_RANGE)}; got", seed)
 
 
-def _same_count(images_a, images_b, _):
+def _same_count(images_a, images_b, **_):
   n_a, n_b = runtime_shape(images_a)[0], runtime_shape(images_b)[0]
   return assert_that(tf.equal(n_a, n_b), "`images_a` and `images_b` must "
                      "hold the same number of images; got", n_a, "and", n_b)
 
 
+def _one_label_each(batch, what):
+  """A relation: `labels` holds one label per `what` of the input `batch`."""
+
+  def check(labels, **inputs):
+    n, count = runtime_shape(inputs[batch])[0], runtime_shape(labels)[0]
+    return assert_that(tf.equal(n, count), f"`labels` must hold one label "
+                       f"per {what} of `{batch}`; got", count, "labels for",
+                       n, f"{what}s")
+
+  return check
+
+
+def _labels(flow, max_count=None):
+  """`Input` of labels of `flow`'s classes, at most `max_count` of them."""
+  num_classes = flow.num_classes
+  null = (f" (the null label {num_classes} is not a class)"
+          if flow.label_dropout > 0 else "")
+
+  def values(x, name):
+    checks = []
+    if max_count is not None:
+      count = runtime_shape(x)[0]
+      checks.append(assert_that(
+          count <= max_count, f"`{name}` must hold at most {max_count} "
+          "labels, one per sample (`max_samples` of the export); got", count))
+    with tf.control_dependencies(checks):
+      bad = (x < 0) | (x >= num_classes)
+      return assert_that(
+          tf.logical_not(tf.reduce_any(bad)),
+          f"`{name}` must be class labels in [0, {num_classes}){null}; got",
+          tf.boolean_mask(x, bad), "in", x)
+
+  return Input("label", values)
+
+
+def _guidance(flow):
+  """`Input` of the guidance weight: finite, >= 0, and 0 unless `flow` was
+  trained with label dropout."""
+  dropout = flow.label_dropout
+
+  def values(w, name):
+    ok = tf.math.is_finite(w) & (w >= 0)
+    message = f"`{name}` must be a finite scalar >= 0; got"
+    if dropout == 0:
+      ok &= tf.equal(w, 0.0)
+      message = (f"`{name}` must be 0: the model was trained without label "
+                 "dropout (label_dropout=0), so it has no unconditional "
+                 "density to guide by; got")
+    return assert_that(all_true(ok), message, w)
+
+  return Input("that is finite and >= 0", values)
+
+
 class _Computations:
   """What the endpoints compute, in the flow's dtype (`flow.dtype`).
+
+  `labels` (int32 `[n]`, checked) are given for a class-conditional flow
+  only; each image is then computed with its label's distribution,
+  `flow.given(labels)`.
 
   The endpoint checks the outputs; `interpolate` checks its latents too,
   since decoding saturates (a non-finite latent can decode to a finite
@@ -227,47 +293,76 @@ class _Computations:
     self._dtype = flow.dtype
     self._image_shape = tuple(flow.image_shape)
 
-  def bits_per_dim(self, images):
+  def _given(self, labels):
+    """The distribution of each image: the flow, or given its label."""
+    return self._flow if labels is None else self._flow.given(labels)
+
+  def _bits(self, log_prob):
+    return -log_prob / (math.prod(self._image_shape) * math.log(2.0))
+
+  def _log_probs(self, x, labels):
+    """`log_prob`, and with `labels` the `marginal_log_prob` too."""
+    log_prob = self._given(labels).log_prob(x)
+    if labels is None:
+      return {"log_prob": log_prob}
+    return {"log_prob": log_prob,
+            "marginal_log_prob": self._flow.marginal_log_prob(x)}
+
+  def bits_per_dim(self, images, labels=None):
     """`serving_default`: pixel k is evaluated at the centre of [k, k + 1).
     """
-    log_prob = self._flow.log_prob(tf.cast(images, self._dtype) + 0.5)
-    num_dims = math.prod(self._image_shape)
-    return {"log_prob": log_prob,
-            "bits_per_dim": -log_prob / (num_dims * math.log(2.0))}
+    out = self._log_probs(tf.cast(images, self._dtype) + 0.5, labels)
+    for name in list(out):
+      out[name.replace("log_prob", "bits_per_dim")] = self._bits(out[name])
+    return out
 
-  def log_prob(self, images):
+  def log_prob(self, images, labels=None):
     """`log_prob`: the density of dequantized pixels."""
-    return {"log_prob": self._flow.log_prob(tf.cast(images, self._dtype))}
+    return self._log_probs(tf.cast(images, self._dtype), labels)
 
-  def sample(self, num_samples, temperature, seed):
-    """`sample`: `pixels` are the 8-bit values of the float32 `images`."""
+  def _sample(self, distribution, sample_shape, temperature, seed):
+    """`pixels` are the 8-bit values of the float32 `images`."""
     images = tfnvp.sample_at_temperature(
-        self._flow, tf.reshape(num_samples, [1]),
-        tf.cast(temperature, self._dtype), seed=tf.cast(seed, tf.int32))
+        distribution, sample_shape, tf.cast(temperature, self._dtype),
+        seed=tf.cast(seed, tf.int32))
     # Checked before `pixels` are computed from them.
     images = finite_output(tf.cast(images, tf.float32), "sample",
                            "output `images`", _SAMPLE_HINT)
     return {"images": images, "pixels": tfnvp.to_uint8(images)}
 
-  def _encode(self, images):
+  def sample(self, num_samples, temperature, seed):
+    """`sample`."""
+    return self._sample(self._flow, tf.reshape(num_samples, [1]),
+                        temperature, seed)
+
+  def sample_given(self, labels, guidance, temperature, seed):
+    """`sample` of a class-conditional flow: one image per label."""
+    if self._flow.label_dropout == 0:
+      guidance = 0.0    # checked to be 0: no guidance to compute
+    return self._sample(self._flow.given(labels, guidance), (), temperature,
+                        seed)
+
+  def _encode(self, images, labels):
     """Data to latents."""
-    return self._flow.flow.forward(tf.cast(images, self._dtype))
+    return self._given(labels).flow.forward(tf.cast(images, self._dtype))
 
-  def _decode(self, z):
+  def _decode(self, z, labels):
     """Latents to data."""
-    return self._flow.bijector.forward(tf.cast(z, self._dtype))
+    return self._given(labels).bijector.forward(tf.cast(z, self._dtype))
 
-  def encode(self, images):
+  def encode(self, images, labels=None):
     """`encode`."""
-    return {"z": self._encode(images)}
+    return {"z": self._encode(images, labels)}
 
-  def decode(self, z):
+  def decode(self, z, labels=None):
     """`decode`."""
-    return {"images": self._decode(z)}
+    return {"images": self._decode(z, labels)}
 
-  def interpolate(self, images_a, images_b, num_steps):
-    """`interpolate`: decoded points of the arc from `z_a` to `z_b`."""
-    z = finite_output(self._encode(tf.concat([images_a, images_b], 0)),
+  def interpolate(self, images_a, images_b, num_steps, labels=None):
+    """`interpolate`: decoded points of the arc from `z_a` to `z_b`, with
+    each pair's label."""
+    pairs = None if labels is None else tf.concat([labels, labels], 0)
+    z = finite_output(self._encode(tf.concat([images_a, images_b], 0), pairs),
                       "interpolate", "latents of `images_a` and `images_b`",
                       _CHECKPOINT_HINT)
     z_a, z_b = tf.split(z, 2)
@@ -275,13 +370,43 @@ class _Computations:
     weights_shape = [1, -1] + [1] * len(self._image_shape)
     path = (tf.reshape(tf.cos(phi), weights_shape) * z_a[:, tf.newaxis] +
             tf.reshape(tf.sin(phi), weights_shape) * z_b[:, tf.newaxis])
-    images = self._decode(tf.reshape(path, [-1, *self._image_shape]))
+    steps = None if labels is None else tf.repeat(labels, num_steps)
+    images = self._decode(tf.reshape(path, [-1, *self._image_shape]), steps)
     out_shape = tf.concat([tf.shape(path)[:2], self._image_shape], axis=0)
     return {"images": tf.reshape(images, out_shape)}
+
+  def classify(self, images):
+    """`classify`: the Bayes classifier at the pixel centres."""
+    log_probs = self._flow.classify(tf.cast(images, self._dtype) + 0.5)
+    return {"log_probs": log_probs,
+            "label": tf.argmax(log_probs, axis=-1, output_type=tf.int32)}
 
   def score(self, images):
     """`score`: the calibration's scores and decision."""
     return self._calibration.scores(self._flow, images)
+
+
+def _given_labels(endpoints, model, flow, max_samples):
+  """The endpoints of a class-conditional `flow`: each takes `labels`, one
+  per image of its first input (`sample`: instead of `num_samples`, with
+  `guidance`), and `classify`."""
+  labels = _labels(flow)
+  conditional = []
+  for endpoint in endpoints:
+    if endpoint.name == "sample":
+      endpoint = dataclasses.replace(endpoint, fn=model.sample_given, inputs={
+          "labels": _labels(flow, max_samples), "guidance": _guidance(flow),
+          **{k: v for k, v in endpoint.inputs.items() if k != "num_samples"}})
+    else:
+      batch = next(iter(endpoint.inputs))
+      endpoint = dataclasses.replace(
+          endpoint, inputs={**endpoint.inputs, "labels": labels},
+          relations=(*endpoint.relations,
+                     _one_label_each(batch, endpoint.inputs[batch].what)))
+    conditional.append(dataclasses.replace(endpoint, conditional=True))
+  return (*conditional, Endpoint("classify", model.classify,
+                                 {"images": Input("image")},
+                                 conditional=True))
 
 
 def serving_endpoints(flow, *, calibration, max_samples,
@@ -291,11 +416,13 @@ def serving_endpoints(flow, *, calibration, max_samples,
   Args:
     flow: a `tfnvp.flows.ImageFlow` in inference mode.
     calibration: a `tfnvp.OutlierCalibration`, or `None` for no `score`.
-    max_samples: the largest `num_samples` of `sample`.
+    max_samples: the largest `num_samples` of `sample` (of a
+      class-conditional flow: the most `labels`).
     max_interpolation_steps: the largest `num_steps` of `interpolate`.
 
   Returns:
-    A tuple of `Endpoint`s, in the contract's order.
+    A tuple of `Endpoint`s, in the contract's order: of
+    `contract.CONDITIONAL_SIGNATURES` for a class-conditional flow.
   """
   model = _Computations(flow, calibration)
   finite = _values(None, "finite")
@@ -323,6 +450,8 @@ def serving_endpoints(flow, *, calibration, max_samples,
           "num_steps": _count(2, max_interpolation_steps)},
                relations=(_same_count,)),
   )
+  if getattr(flow, "num_classes", None) is not None:
+    endpoints = _given_labels(endpoints, model, flow, max_samples)
   if calibration is not None:
     endpoints += (Endpoint("score", model.score, {"images": Input("image")}),)
   return endpoints
@@ -333,8 +462,8 @@ def build_serving_module(
     max_interpolation_steps=DEFAULT_MAX_INTERPOLATION_STEPS):
   """A `tf.Module` with the serving signatures of `flow`, ready to save.
 
-  The signatures (names, dtypes and shapes in `export.contract.SIGNATURES`)
-  run `flow` in inference mode (moving batch-norm statistics). Every
+  The signatures (names, dtypes and shapes in `export.contract.SIGNATURES`,
+  or `CONDITIONAL_SIGNATURES`) run `flow` in inference mode (moving batch-norm statistics). Every
   request is checked in the graph, so the server returns an error naming
   the argument and the received shape or value instead of NaN or an error
   from deep in the model: a batch `[n, H, W, C]` of another rank or image
@@ -371,6 +500,30 @@ def build_serving_module(
          are the calibration's, as constants in the graph)
   ```
 
+  A class-conditional flow (`flow.num_classes = K`) gets the signatures of
+  `export.contract.CONDITIONAL_SIGNATURES`: each takes `labels`, int32 in
+  `[0, K)`, one per image of its batch (the null label `K` of label dropout
+  is not a class of a request), and computes with `flow.given(labels)`:
+
+  ```none
+  serving_default(images, labels)
+      -> log_prob = log p(x | y), bits_per_dim, and marginal_log_prob =
+         flow.marginal_log_prob(x) = log p(x), marginal_bits_per_dim
+  log_prob(images, labels) -> log_prob, marginal_log_prob
+  sample(labels [num_samples], guidance >= 0, temperature, seed)
+      -> sample_at_temperature(flow.given(labels, guidance), ...): one image
+         per label, num_samples <= max_samples; guidance > 0 only for a flow
+         trained with label dropout
+  encode(images, labels), decode(z, labels), interpolate(images_a,
+         images_b, num_steps, labels)     # f_y of each image's (pair's) label
+  classify(images: uint8 [n, H, W, C])
+      -> log_probs = flow.classify(images + 0.5) [n, K], label = argmax
+  score(images)                            # the marginal density, as above
+  ```
+
+  `labels` of another length than the batch, out of range, or a negative,
+  NaN or non-scalar `guidance` are refused naming them, before the model.
+
   `encode` accepts the whole domain of `f` (`flow.domain`): with Real NVP's
   logit preprocessing that is the open interval `(-256 alpha / (1 - 2
   alpha), 256 (1 - alpha) / (1 - 2 alpha))` (which `decode` can return),
@@ -394,8 +547,8 @@ def build_serving_module(
     name to a `tf.function`; pass both to `tf.saved_model.save`.
 
   Raises:
-    ValueError: for a flow that is not an image flow in inference mode, or
-      bad limits.
+    ValueError: for a flow that is not an image flow in inference mode (or
+      is one given labels), or bad limits.
     TypeError: for a `calibration` that is not a
       `tfnvp.OutlierCalibration`.
 
@@ -407,6 +560,11 @@ def build_serving_module(
   if not isinstance(flow, ImageFlow) or flow.training:
     raise ValueError("`flow` must be a tfnvp.RealNVP or tfnvp.Glow in "
                      f"inference mode (training=False); got {flow!r}.")
+  if isinstance(flow, ConditionedFlow):
+    raise ValueError(
+        "`flow` must be the class-conditional flow itself "
+        "(`flow.conditional_flow`), whose signatures take the labels of a "
+        f"request; got {flow.name}, given fixed labels.")
   for name, value, minimum in (
       ("max_samples", max_samples, 1),
       ("max_interpolation_steps", max_interpolation_steps, 2)):

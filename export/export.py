@@ -21,7 +21,8 @@ from tfnvp import runs
 
 from . import cli
 from . import serving
-from .contract import SIGNATURES
+from .contract import CONDITIONAL_SIGNATURES
+from .contract import signatures as contract_signatures
 from .endpoints import DEFAULT_MAX_INTERPOLATION_STEPS
 from .endpoints import DEFAULT_MAX_SAMPLES
 
@@ -38,7 +39,10 @@ def export_run(model_dir, output, *, checkpoint=None,
   """Exports the newest (or the given) checkpoint of `model_dir` to `output`.
 
   A run trained with Polyak averaging (`--ema-decay`) is exported with its
-  averaged weights (`tfnvp.runs.load_run`). With `calibration_examples >
+  averaged weights (`tfnvp.runs.load_run`). A class-conditional run (its
+  model record has `num_classes`) gets the signatures of
+  `contract.CONDITIONAL_SIGNATURES`; its calibration reads the images only
+  and scores the marginal density. With `calibration_examples >
   0`, the export is calibrated and gets the `score`
   signature (`tfnvp.OutlierCalibration.estimate` on the first
   `calibration_examples` images of the run's dataset's `calibration_split`
@@ -87,7 +91,8 @@ def build_parser():
       prog="tfnvp-export",
       description="Export a training run's checkpoint as a SavedModel that "
                   "TF Serving loads as is (signatures: "
-                  f"{', '.join(SIGNATURES)}; `score` when calibrated).")
+                  f"{', '.join(CONDITIONAL_SIGNATURES)}; `classify` for a "
+                  "class-conditional run, `score` when calibrated).")
   parser.add_argument("--model-dir", required=True,
                       help="folder of a `training.train` run")
   parser.add_argument("--output", required=True,
@@ -157,7 +162,11 @@ def main(argv=None):
       parser.error(str(err))
   print(f"checkpoint: {path}")
   print(f"exported: {output}")
-  signatures = [s for s in SIGNATURES if s != "score" or calibration]
+  model, _ = runs.run_records(runs.read_config(args.model_dir),
+                              args.model_dir)
+  conditional = getattr(model, "num_classes", None) is not None
+  signatures = [s for s in contract_signatures(conditional)
+                if s != "score" or calibration]
   print(f"signatures: {', '.join(signatures)}")
   if calibration:
     print(f"calibration: {calibration.source}: typical bits/dim "

@@ -14,7 +14,16 @@ client = RestClient("mnist", port=8501)      # a FlowClient
 out = client.sample(16, temperature=0.7, seed=(1, 2))
 out["pixels"]                                # uint8 [16, 28, 28, 1]
 client.predict("encode", {"images": x})      # {"z": float32 [n, H, W, C]}
+# A class-conditional model: one sample per label, and its classifier.
+digits = client.sample(labels=[3, 3, 7], guidance=1.0, seed=(1, 2))
+log_probs, label = client.classify(uint8_images)   # [n, K], [n]
 ```
+
+A request with `labels` calls a class-conditional model's signature
+(`export.contract.CONDITIONAL_SIGNATURES`); one without, an unconditional
+model's. The client does not ask the server which the model is: a request
+of the other kind is refused by the server (a `PredictError` naming the
+missing or extra input).
 """
 
 import math
@@ -117,37 +126,89 @@ class FlowClient:
     outputs = self._send(signature_name, arrays)
     return check_outputs(signature_name, outputs, arrays, self.source)
 
-  def bits_per_dim(self, images):
-    """8-bit images -> `{"log_prob", "bits_per_dim"}` (`serving_default`)."""
-    return self.predict("serving_default", {"images": images})
+  def bits_per_dim(self, images, labels=None):
+    """8-bit images -> `{"log_prob", "bits_per_dim"}` (`serving_default`).
 
-  def log_prob(self, images):
-    """Dequantized pixels in `[0, 256)` -> log-density, shape `[batch]`."""
-    return self.predict("log_prob", {"images": images})["log_prob"]
+    A class-conditional model takes `labels` (one per image) and also
+    returns `"marginal_log_prob"` and `"marginal_bits_per_dim"`.
+    """
+    return self.predict("serving_default", _with_labels({"images": images},
+                                                        labels))
 
-  def sample(self, num_samples, temperature=1.0, seed=(0, 0)):
-    """Stateless samples -> `{"images": float32, "pixels": uint8}`."""
-    return self.predict("sample", {"num_samples": num_samples,
-                                   "temperature": temperature,
+  def log_prob(self, images, labels=None):
+    """Dequantized pixels in `[0, 256)` -> log-density, shape `[batch]`.
+
+    With `labels` (a class-conditional model): `log p(x | y)`; the
+    `log_prob` signature's `marginal_log_prob` is `predict`'s.
+    """
+    return self.predict("log_prob", _with_labels({"images": images},
+                                                 labels))["log_prob"]
+
+  def sample(self, num_samples=None, temperature=1.0, seed=(0, 0), *,
+             labels=None, guidance=None):
+    """Stateless samples -> `{"images": float32, "pixels": uint8}`.
+
+    An unconditional model draws `num_samples`; a class-conditional one
+    draws one sample per label of `labels` (ints `[num_samples]`), at
+    classifier-free `guidance` (a number >= 0, default 0; above 0 for a
+    model trained with label dropout only, which the server checks).
+
+    Raises:
+      ValueError: `labels` with `num_samples`, neither of them, or
+        `guidance` without `labels`; nothing is sent.
+    """
+    if labels is None:
+      if guidance is not None:
+        raise ValueError("`guidance` needs `labels` (a class-conditional "
+                         f"model's sample); got guidance={guidance!r} and "
+                         "no labels.")
+      if num_samples is None:
+        raise ValueError("`sample` needs `num_samples`, or `labels` for a "
+                         "class-conditional model; got neither.")
+      inputs = {"num_samples": num_samples}
+    elif num_samples is not None:
+      raise ValueError(
+          "`labels` replace `num_samples` (one sample per label) for a "
+          f"class-conditional model; got num_samples={num_samples!r} and "
+          "labels too.")
+    else:
+      inputs = {"labels": labels,
+                "guidance": 0.0 if guidance is None else guidance}
+    return self.predict("sample", {**inputs, "temperature": temperature,
                                    "seed": seed})
 
-  def encode(self, images):
-    """Pixels -> latent code `z` of the same shape."""
-    return self.predict("encode", {"images": images})["z"]
+  def encode(self, images, labels=None):
+    """Pixels -> latent code `z` of the same shape (with each image's label,
+    for a class-conditional model)."""
+    return self.predict("encode", _with_labels({"images": images},
+                                               labels))["z"]
 
-  def decode(self, z):
-    """Latent code -> pixels."""
-    return self.predict("decode", {"z": z})["images"]
+  def decode(self, z, labels=None):
+    """Latent code -> pixels (with each latent's label, for a
+    class-conditional model)."""
+    return self.predict("decode", _with_labels({"z": z}, labels))["images"]
 
-  def interpolate(self, images_a, images_b, num_steps):
-    """Pairs of images -> `[batch, num_steps, H, W, C]` along the latent path.
-    """
-    return self.predict("interpolate", {"images_a": images_a,
-                                        "images_b": images_b,
-                                        "num_steps": num_steps})["images"]
+  def interpolate(self, images_a, images_b, num_steps, labels=None):
+    """Pairs of images -> `[batch, num_steps, H, W, C]` along the latent path
+    (with each pair's label, for a class-conditional model)."""
+    return self.predict("interpolate", _with_labels(
+        {"images_a": images_a, "images_b": images_b, "num_steps": num_steps},
+        labels))["images"]
+
+  def classify(self, images):
+    """8-bit images -> `(log_probs, label)` of a class-conditional model's
+    Bayes classifier: float32 `[n, K]` `log p(y | x)` and int32 `[n]`."""
+    out = self.predict("classify", {"images": images})
+    return out["log_probs"], out["label"]
 
   def score(self, images):
     """8-bit images -> out-of-distribution scores (`score` signature):
     `{"bits_per_dim", "complexity_bits_per_dim", "ood_score",
-    "typicality"}` float32 `[n]` and `"is_outlier"` bool `[n]`."""
+    "typicality"}` float32 `[n]` and `"is_outlier"` bool `[n]` (of a
+    class-conditional model: of its marginal density)."""
     return self.predict("score", {"images": images})
+
+
+def _with_labels(inputs, labels):
+  """`inputs`, and `labels` if given (a class-conditional model's)."""
+  return inputs if labels is None else {**inputs, "labels": labels}

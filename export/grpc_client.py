@@ -24,6 +24,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from .client_checks import check_outputs
 from .client_checks import collect_outputs
+from .client_checks import conditional_request
 from .errors import PredictError
 from .flow_client import DEFAULT_MAX_RESPONSE_BYTES
 from .flow_client import FlowClient
@@ -41,7 +42,7 @@ def _dtype_name(enum):
 # The field of a `TensorProto` that holds the values of each output dtype
 # of the contract, when they are not in `tensor_content`.
 _VALUE_FIELDS = {"float32": "float_val", "uint8": "int_val",
-                 "bool": "bool_val"}
+                 "int32": "int_val", "bool": "bool_val"}
 
 
 def _tensor_array(proto, dtype, what):
@@ -78,7 +79,7 @@ def _tensor_array(proto, dtype, what):
 
 
 def parse_grpc_response(signature_name, response, inputs=None,
-                        target="the server"):
+                        target="the server", conditional=None):
   """The outputs of a `PredictResponse`, as arrays of their dtypes.
 
   Args:
@@ -87,6 +88,8 @@ def parse_grpc_response(signature_name, response, inputs=None,
     inputs: the request (from `client_checks.prepare_inputs`), to check the
       output shapes against (see `client_checks.check_outputs`), or `None`.
     target: the server's `host:port`, for messages.
+    conditional: whether the request was for a class-conditional model;
+      `None`: whether `inputs` hold `labels`.
 
   Returns:
     `{output name: np.ndarray}` of the signature's dtypes.
@@ -95,9 +98,10 @@ def parse_grpc_response(signature_name, response, inputs=None,
     PredictError: the response lacks an output, or holds one of another
       dtype or shape, or one that is not a valid tensor.
   """
+  conditional = conditional_request(inputs, conditional)
   outputs = collect_outputs(signature_name, response.outputs, _tensor_array,
-                            target)
-  return check_outputs(signature_name, outputs, inputs, target)
+                            target, conditional)
+  return check_outputs(signature_name, outputs, inputs, target, conditional)
 
 
 class GrpcClient(FlowClient):
@@ -152,7 +156,7 @@ class GrpcClient(FlowClient):
                     f"{self.max_response_bytes})")
       raise self._refused(getattr(code, "name", "UNKNOWN"), details) from None
     return collect_outputs(signature_name, response.outputs, _tensor_array,
-                           self.target)
+                           self.target, conditional_request(arrays))
 
   def close(self):
     """Closes the channel."""

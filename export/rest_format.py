@@ -26,6 +26,7 @@ from . import contract
 from .client_checks import cast_float
 from .client_checks import check_outputs
 from .client_checks import collect_outputs
+from .client_checks import conditional_request
 from .client_checks import kind_name
 from .client_checks import outside_integer_range
 from .client_checks import prepare_inputs
@@ -199,13 +200,15 @@ def _json_array(value, dtype, what):
   return cast
 
 
-def response_outputs(signature_name, body, url=None):
+def response_outputs(signature_name, body, url=None, conditional=False):
   """The outputs of a decoded `:predict` response, of unchecked shapes.
 
   Args:
     signature_name: a name of `export.contract.SIGNATURES`.
     body: the decoded JSON body.
     url: the server's URL, for messages.
+    conditional: Python `bool`, whether the request was for a
+      class-conditional model (`contract.is_conditional_request`).
 
   Returns:
     `{output name: np.ndarray}` of the signature's dtypes.
@@ -213,7 +216,7 @@ def response_outputs(signature_name, body, url=None):
   Raises:
     PredictError: see `parse_rest_response`.
   """
-  names = list(contract.signature(signature_name).outputs)
+  names = list(contract.signature(signature_name, conditional).outputs)
   source = url or "the server"
   where = invalid_response_prefix(source, signature_name)
   if not isinstance(body, dict):
@@ -249,10 +252,12 @@ def response_outputs(signature_name, body, url=None):
   else:
     raise PredictError(f"{where} a predict response holds 'outputs' or "
                        f"'predictions'; got keys {sorted(body)}.")
-  return collect_outputs(signature_name, outputs, _json_array, source)
+  return collect_outputs(signature_name, outputs, _json_array, source,
+                         conditional)
 
 
-def parse_rest_response(signature_name, body, inputs=None, url=None):
+def parse_rest_response(signature_name, body, inputs=None, url=None,
+                        conditional=None):
   """The outputs of a REST `:predict` response, as arrays of their dtypes.
 
   Handles both response formats: `{"predictions": ...}` (row requests: one
@@ -267,6 +272,8 @@ def parse_rest_response(signature_name, body, inputs=None, url=None):
     inputs: the request (from `client_checks.prepare_inputs`), to check the
       output shapes against, or `None`.
     url: the server's URL, for messages.
+    conditional: whether the request was for a class-conditional model;
+      `None`: whether `inputs` hold `labels`.
 
   Returns:
     `{output name: np.ndarray}` of the signature's dtypes.
@@ -276,6 +283,8 @@ def parse_rest_response(signature_name, body, inputs=None, url=None):
       either format, lacks an output, or holds an output that is not an
       array of numbers of the expected shape.
   """
+  conditional = conditional_request(inputs, conditional)
   return check_outputs(signature_name,
-                       response_outputs(signature_name, body, url), inputs,
-                       url or "the server")
+                       response_outputs(signature_name, body, url,
+                                        conditional), inputs,
+                       url or "the server", conditional)

@@ -1,13 +1,17 @@
 """Fixtures of the export tests: a run folder with random (non-identity)
-weights, its in-process flow, and its export (calibrated: with `score`)."""
+weights, its in-process flow, and its export (calibrated: with `score`);
+and a class-conditional run, exported by `tfnvp-export`."""
 
+import contextlib
 import dataclasses
+import io
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfnvp.export import export
 from tfnvp.export import serving
 from tests import kit
 import tfnvp
@@ -21,6 +25,17 @@ from tfnvp.training import config as config_lib
 # flow of two levels.
 MODEL = tfnvp.RealNVPConfig(image_shape=(8, 8, 1), num_scales=1,
                             hidden_channels=8, num_res_blocks=1)
+
+
+# Class-conditional: 3 classes and label dropout (guidance). The label
+# enters the priors, which are part of the data-to-latent map, so each
+# label's map differs; the couplings stay unconditional, whose graphs are a
+# third of those of conditioned ones (`classify` and the marginal run them
+# once, not once per class). The signatures use the library's conditional
+# API only, whichever parts see the label.
+CONDITIONAL_MODEL = tfnvp.RealNVPConfig(
+    image_shape=(8, 8, 1), num_scales=1, hidden_channels=8, num_res_blocks=1,
+    num_classes=3, label_dropout=0.2)
 
 
 @dataclasses.dataclass
@@ -66,6 +81,34 @@ def run(tmp_path_factory):
       flow, os.path.join(base_path, "1"), calibration=calibration,
       max_samples=16, max_interpolation_steps=8)
   return Run(model_dir, flow, base_path, export_dir, calibration)
+
+
+@dataclasses.dataclass
+class ConditionalRun:
+  model_dir: str
+  flow: object          # the class-conditional tfnvp.RealNVP of the run
+  base_path: str
+  export_dir: str       # written by `tfnvp-export` (no calibration)
+  stdout: str           # what `tfnvp-export` printed
+
+
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory):
+  """A class-conditional run and its export by `tfnvp-export` (in process:
+  the command's code path, without a subprocess)."""
+  root = tmp_path_factory.mktemp("conditional")
+  model_dir = str(root / "run")
+  flow = make_run(model_dir, CONDITIONAL_MODEL, step=5)
+  base_path = str(root / "models" / "digits")
+  export_dir = os.path.join(base_path, "1")
+  stdout = io.StringIO()
+  with contextlib.redirect_stdout(stdout):
+    assert export.main([
+        "--model-dir", model_dir, "--output", export_dir,
+        "--calibration-examples", "0", "--max-samples", "16",
+        "--max-interpolation-steps", "8"]) == 0
+  return ConditionalRun(model_dir, flow, base_path, export_dir,
+                        stdout.getvalue())
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import tensorflow as tf
 import tfnvp
 
 __all__ = ["LOADERS", "TIMEOUT", "assert_outputs_match",
-           "assert_scores_match", "expected_outputs",
-           "requests_for", "run_in_fresh_process", "start_saved_model_cli"]
+           "assert_scores_match", "conditional_requests_for",
+           "expected_outputs", "requests_for", "run_in_fresh_process",
+           "start_saved_model_cli"]
 
 # The loaders `fresh_load.py` runs every signature through.
 LOADERS = ("object", "session")
@@ -42,32 +43,105 @@ def requests_for(pixels, score=True):
   return requests
 
 
+def conditional_requests_for(pixels, labels):
+  """One request per signature of a class-conditional model (its `score`
+  is the unconditional one), and `"sample@guided"`, `sample` with guidance
+  1: `{request: {input: array}}`.
+
+  Args:
+    pixels: the `pixels` fixture, 4 images.
+    labels: int32 `[4]`, the images' labels.
+  """
+  requests = requests_for(pixels, score=False)
+  for inputs in requests.values():
+    inputs["labels"] = labels
+  requests["interpolate"]["labels"] = labels[:2]
+  sample = requests.pop("sample")
+  del sample["num_samples"]
+  requests["sample"] = {**sample, "labels": labels[::-1][:3],
+                        "guidance": np.float32(0.0)}
+  requests["sample@guided"] = {**requests["sample"],
+                               "guidance": np.float32(1.0)}
+  requests["classify"] = {"images": pixels[0]}
+  return requests
+
+
+def _given(flow, inputs):
+  """The distribution of a request's images: the flow, or given `labels`."""
+  return flow.given(inputs["labels"]) if "labels" in inputs else flow
+
+
+def _densities(flow, inputs, x):
+  """`log_prob` (and its `bits_per_dim`) of `x`, and the marginal's given
+  labels."""
+  distribution = _given(flow, inputs)
+  out = {"log_prob": distribution.log_prob(x),
+         "bits_per_dim": tfnvp.bits_per_dim(distribution, x)}
+  if "labels" in inputs:
+    out.update(marginal_log_prob=flow.marginal_log_prob(x),
+               marginal_bits_per_dim=tfnvp.bits_per_dim(flow, x))
+  return out
+
+
+def _sample(flow, inputs):
+  temperature = float(inputs["temperature"])
+  seed = tf.constant(inputs["seed"], tf.int32)
+  if "labels" in inputs:
+    samples = tfnvp.sample_at_temperature(
+        flow.given(inputs["labels"], float(inputs["guidance"])), (),
+        temperature, seed=seed)
+  else:
+    samples = tfnvp.sample_at_temperature(
+        flow, int(inputs["num_samples"]), temperature, seed=seed)
+  return {"images": samples, "pixels": tfnvp.to_uint8(samples)}
+
+
+def _interpolate(flow, inputs):
+  distribution = _given(flow, inputs)
+  a = distribution.flow.forward(inputs["images_a"])
+  b = distribution.flow.forward(inputs["images_b"])
+  phi = np.linspace(0, math.pi / 2, int(inputs["num_steps"]))
+  path = [distribution.bijector.forward(math.cos(p) * a + math.sin(p) * b)
+          for p in phi]
+  return {"images": tf.stack(path, axis=1)}
+
+
+def _classify(flow, inputs):
+  log_probs = flow.classify(inputs["images"].astype(np.float32) + 0.5)
+  return {"log_probs": log_probs,
+          "label": tf.argmax(log_probs, axis=-1, output_type=tf.int32)}
+
+
+# What the library computes for each signature's request.
+_EXPECTED = {
+    "serving_default": lambda flow, inputs: _densities(
+        flow, inputs, inputs["images"].astype(np.float32) + 0.5),
+    "log_prob": lambda flow, inputs: {
+        name: value for name, value in _densities(
+            flow, inputs, inputs["images"]).items()
+        if "bits_per_dim" not in name},
+    "sample": _sample,
+    "encode": lambda flow, inputs: {
+        "z": _given(flow, inputs).flow.forward(inputs["images"])},
+    "decode": lambda flow, inputs: {
+        "images": _given(flow, inputs).bijector.forward(inputs["z"])},
+    "interpolate": _interpolate,
+    "classify": _classify,
+}
+
+
 def expected_outputs(flow, requests, calibration=None):
   """What the in-process flow (and `calibration`, for `score`) computes
-  for each request."""
-  centres = requests["serving_default"]["images"].astype(np.float32) + 0.5
-  sample = requests["sample"]
-  a = flow.flow.forward(requests["interpolate"]["images_a"])
-  b = flow.flow.forward(requests["interpolate"]["images_b"])
-  phi = np.linspace(0, math.pi / 2, 4)
-  path = [flow.bijector.forward(math.cos(p) * a + math.sin(p) * b)
-          for p in phi]
-  samples = tfnvp.sample_at_temperature(
-      flow, int(sample["num_samples"]), float(sample["temperature"]),
-      seed=tf.constant(sample["seed"], tf.int32))
-  expected = {
-      "serving_default": {"log_prob": flow.log_prob(centres),
-                          "bits_per_dim": tfnvp.bits_per_dim(flow, centres)},
-      "log_prob": {"log_prob": flow.log_prob(
-          requests["log_prob"]["images"])},
-      "sample": {"images": samples, "pixels": tfnvp.to_uint8(samples)},
-      "encode": {"z": flow.flow.forward(requests["encode"]["images"])},
-      "decode": {"images": flow.bijector.forward(requests["decode"]["z"])},
-      "interpolate": {"images": tf.stack(path, axis=1)},
-  }
-  if "score" in requests:
-    expected["score"] = calibration.scores(flow,
-                                           requests["score"]["images"])
+  for each request (`{request: {input: array}}`, a request named by its
+  signature or `<signature>@<variant>`); a request with `labels` is
+  computed with `flow.given(labels)`."""
+  expected = {}
+  for request, inputs in requests.items():
+    signature = request.split("@")[0]
+    if signature == "score":
+      expected[request] = calibration.scores(flow, inputs["images"])
+    else:
+      expected[request] = _EXPECTED[signature](flow, inputs)
   return expected
 
 
@@ -146,12 +220,21 @@ def start_saved_model_cli(export_dir, requests, tmp_path):
   return procs
 
 
-def run_in_fresh_process(export_dir, requests, tmp_path):
+def run_in_fresh_process(export_dir, requests, tmp_path,
+                         session_requests=None):
   """Runs `requests` through both of TF's loaders in a fresh process that
   cannot import tfnvp, Keras or TensorFlow Probability (`fresh_load.py`).
 
+  Args:
+    export_dir: the SavedModel.
+    requests: `{request: {input: array}}`.
+    tmp_path: a folder for the arrays.
+    session_requests: names of `requests` the `session` loader runs (it
+      optimizes each signature's graph when first run: seconds each), or
+      `None` for all of them.
+
   Returns:
-    `{loader: {signature: {output: array}}}` for each of `LOADERS`.
+    `{loader: {request: {output: array}}}` for each of `LOADERS`.
   """
   np.savez(tmp_path / "in.npz", **{f"{s}/{n}": v for s, inputs in
                                    requests.items() for n, v in
@@ -159,15 +242,16 @@ def run_in_fresh_process(export_dir, requests, tmp_path):
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
   result = subprocess.run(
       [sys.executable, str(Path(__file__).with_name("fresh_load.py")),
-       export_dir, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+       export_dir, str(tmp_path / "in.npz"), str(tmp_path / "out.npz"),
+       *([",".join(session_requests)] if session_requests else [])],
       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=TIMEOUT,
       check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   outputs = {}
   with np.load(tmp_path / "out.npz") as saved:
     for key in saved.files:
-      loader, signature, name = key.split("/")
-      outputs.setdefault(loader, {}).setdefault(signature, {})[name] = (
+      loader, request, name = key.split("/")
+      outputs.setdefault(loader, {}).setdefault(request, {})[name] = (
           saved[key])
   assert sorted(outputs) == sorted(LOADERS), sorted(outputs)
   return outputs

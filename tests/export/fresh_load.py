@@ -1,14 +1,16 @@
 """Runs every signature of a SavedModel, through both of TF's loaders, in a
 process without tfnvp.
 
-python fresh_load.py SAVED_MODEL INPUTS.npz OUTPUTS.npz
+python fresh_load.py SAVED_MODEL INPUTS.npz OUTPUTS.npz [SESSION_REQUESTS]
 
-`INPUTS.npz` holds `<signature>/<input>` arrays. Each signature present is
-called through `tf.saved_model.load(...).signatures` (the `object` loader)
+`INPUTS.npz` holds `<request>/<input>` arrays, a request being a signature's
+name, or `<signature>@<variant>` for another request of the same signature.
+Each request is called through `tf.saved_model.load(...).signatures` (the `object` loader)
 and run in a TF1 session loaded by `tf.compat.v1.saved_model.loader.load`,
 fed and fetched by tensor name (the `session` loader: the loading path of
 TF Serving's C++ server, run as `saved_model_cli run` runs it); the outputs
-are written as `<loader>/<signature>/<output>`. Importing tfnvp, Keras or
+are written as `<loader>/<request>/<output>`. `SESSION_REQUESTS`, a
+comma-separated list, limits the `session` loader to those requests. Importing tfnvp, Keras or
 TensorFlow Probability raises ImportError here, so the model must load
 without them.
 """
@@ -47,13 +49,17 @@ import numpy as np  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
 
+def _signature(request):
+  return request.split("@")[0]
+
+
 def _run_objects(saved_model, calls):
   signatures = tf.saved_model.load(saved_model).signatures
-  return {signature: {name: value.numpy() for name, value in
-                      signatures[signature](**{
-                          k: tf.constant(v) for k, v in kwargs.items()
-                      }).items()}
-          for signature, kwargs in calls.items()}
+  return {request: {name: value.numpy() for name, value in
+                    signatures[_signature(request)](**{
+                        k: tf.constant(v) for k, v in kwargs.items()
+                    }).items()}
+          for request, kwargs in calls.items()}
 
 
 def _run_session(saved_model, calls):
@@ -61,25 +67,28 @@ def _run_session(saved_model, calls):
   with tf.compat.v1.Session(graph=tf.Graph()) as session:
     meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"],
                                                       saved_model)
-    for signature, kwargs in calls.items():
-      definition = meta_graph.signature_def[signature]
+    for request, kwargs in calls.items():
+      definition = meta_graph.signature_def[_signature(request)]
       names = sorted(definition.outputs)
       values = session.run(
           [definition.outputs[name].name for name in names],
           feed_dict={definition.inputs[k].name: v for k, v in kwargs.items()})
-      outputs[signature] = dict(zip(names, values))
+      outputs[request] = dict(zip(names, values))
   return outputs
 
 
-def main(saved_model, inputs_path, outputs_path):
+def main(saved_model, inputs_path, outputs_path, session_requests=None):
   inputs = np.load(inputs_path)
   calls = {}
   for key in inputs.files:
     signature, name = key.split("/")
     calls.setdefault(signature, {})[name] = inputs[key]
   outputs = {}
-  for loader, run in (("object", _run_objects), ("session", _run_session)):
-    for signature, values in run(saved_model, calls).items():
+  session_calls = calls if session_requests is None else {
+      request: calls[request] for request in session_requests.split(",")}
+  for loader, run, requests in (("object", _run_objects, calls),
+                                ("session", _run_session, session_calls)):
+    for signature, values in run(saved_model, requests).items():
       for name, value in values.items():
         outputs[f"{loader}/{signature}/{name}"] = value
   loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
