@@ -574,6 +574,10 @@ class FlowModel(keras.Model):
       return images, None
     if labels is None:
       raise ValueError(missing_labels(self._num_classes))
+    if tf.is_tensor(labels) and labels.dtype.is_integer:
+      # Through int64: `check_labels`' cast to int32 is then an op, which
+      # waits for its checks (a cast to the same dtype returns its input).
+      labels = tf.cast(labels, tf.int64)
     labels = check_labels(labels, self._num_classes, "y")
     count = tf.debugging.assert_equal(
         tf.shape(labels)[0], tf.shape(images)[0],

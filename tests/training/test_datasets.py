@@ -62,6 +62,10 @@ RUNS = [
     pytest.param("lsun/tower", "realnvp-lsun-tower", id="lsun_tower-realnvp",
                  marks=_slow),
     pytest.param("cifar10", "glow-cifar10", id="cifar10-glow", marks=_slow),
+    # Class-conditional: CIFAR-10's labels, the hybrid loss, a conditional
+    # export.
+    pytest.param("cifar10", "glow-cifar10-ycond", id="cifar10-glow-ycond",
+                 marks=_slow),
 ]
 # Narrower than the papers' so that a run takes seconds; depth and scales
 # stay the preset's.
@@ -149,7 +153,15 @@ def test_train_evaluate_export(dataset, preset_name, mock_root, tmp_path):
   scores = signatures["score"](images=tf.constant(images))
   assert scores["is_outlier"].shape == (2,)
   assert np.isfinite(scores["ood_score"].numpy()).all(), scores
-  out = signatures["serving_default"](images=tf.constant(images))
+  # A conditional export takes a label per image; its marginal is what
+  # `evaluate` and `score` measure.
+  conditional = config.model.num_classes is not None
+
+  def labels(n):
+    return {"labels": tf.zeros([n], tf.int32)} if conditional else {}
+
+  out = signatures["serving_default"](images=tf.constant(images),
+                                      **labels(2))
   for key in ("log_prob", "bits_per_dim"):
     assert out[key].shape == (2,) and out[key].dtype == tf.float32
     assert np.isfinite(out[key].numpy()).all(), out
@@ -158,8 +170,10 @@ def test_train_evaluate_export(dataset, preset_name, mock_root, tmp_path):
       rtol=1e-6)
   # The exported flow is the evaluated checkpoint: same bits/dim on the
   # same dequantized images.
-  log_prob = signatures["log_prob"](images=tf.constant(eval_images))
-  served_bpd = -np.mean(log_prob["log_prob"].numpy()) / (
-      num_dims * np.log(2.0))
+  log_prob = signatures["log_prob"](images=tf.constant(eval_images),
+                                    **labels(len(eval_images)))
+  served_bpd = -np.mean(log_prob[
+      "marginal_log_prob" if conditional else "log_prob"].numpy()) / (
+          num_dims * np.log(2.0))
   np.testing.assert_allclose(served_bpd, bpd, rtol=1e-4)
 

@@ -75,9 +75,7 @@ def check_labels(labels, limit, name="labels"):
       tf.debugging.assert_less(tensor, tf.cast(limit, tensor.dtype),
                                message=message)]
   with tf.control_dependencies(checks):
-    # An op of its own: a cast to the same dtype returns its input, which
-    # would not wait for the checks.
-    return tf.identity(tf.cast(tensor, tf.int32))
+    return tf.cast(tensor, tf.int32)
 
 
 class Conditioning:
