@@ -40,6 +40,7 @@ _EXPECTED = {
     "realnvp-lsun-tower": ("lsun/tower", "realnvp", 5),
     "glow-cifar10": ("cifar10", "glow", 3),
     "glow-imagenet32": ("downsampled_imagenet/32x32", "glow", 3),
+    "glow-cifar10-ycond": ("cifar10", "glow", 3),
 }
 
 
@@ -183,9 +184,15 @@ def test_optimization_values():
               o.clip_norm) == (512, "adamax", 1e-3, 0.0, None)
       # 10 warm-up "epochs" of --n_train 50000 images at 512 images a step.
       assert o.warmup_steps == math.ceil(10 * 50_000 / (8 * 64)) == 977
-      assert (preset.model.hidden_channels, preset.model.coupling,
-              preset.model.lu_decomposed, preset.model.learn_prior) == (
-                  512, "affine", False, True)
+      assert (preset.model.hidden_channels, preset.model.lu_decomposed,
+              preset.model.learn_prior) == (512, False, True)
+      # Glow's conditional commands add --ycond --weight_y=0.01 and use
+      # additive coupling (--flow_coupling 0); the others are affine.
+      conditional = preset.name.endswith("-ycond")
+      assert (preset.model.coupling, preset.model.num_classes,
+              o.classification_weight) == (
+                  ("additive", 10, 0.01) if conditional else
+                  ("affine", None, 0.0))
 
 
 def test_preset_checks_its_fields():

@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfnvp.averaging import PolyakAverage
+from tfnvp.flows.conditional import ConditionedFlow
+from tfnvp.flows.conditional import check_labels
 from tfnvp.flows.config import FlowConfig
 from tfnvp.internal.checks import check_number
 from tfnvp.flows.image_flow import ImageFlow
@@ -41,6 +43,20 @@ def regularized_variables(layers):
           if v.path.endswith("/g") or v.path.endswith("/log_scale_factor")]
 
 
+def missing_labels(num_classes):
+  """The message for images without labels where a class-conditional flow
+  needs them."""
+  return (f"`y`: a class-conditional flow (num_classes={num_classes}) trains "
+          "and is evaluated on (images, labels) batches; got images alone. "
+          "Pass the labels (`fit(x, y)`, or a dataset of (images, labels)); "
+          "the marginal log p(x) of unlabelled images is `predict(x)`.")
+
+
+def _y(args, kwargs):
+  """The labels `y` of a `fit`, `evaluate` or `train_on_batch` call."""
+  return args[0] if args else kwargs.get("y")
+
+
 def _replica_context():
   context = tf.distribute.get_replica_context()
   return context if context is not None and context.num_replicas_in_sync > 1 \
@@ -67,12 +83,39 @@ class FlowModel(keras.Model):
 
   Inputs (`fit`, `evaluate`, `predict`, `model(x)`): images `[batch, H, W,
   C]` as a NumPy array, a tensor or a `tf.data` dataset of batches, or
-  `(images, labels)` batches (labels are ignored). Float images are taken
+  `(images, labels)` batches (`fit(x, y)`; an unconditional flow ignores
+  the labels). Float images are taken
   as dequantized pixel values in `[0, 256)`; integer images (e.g. `uint8`
   in `[0, 255]`) are dequantized by the model: uniform noise `x + u`, `u ~
   U[0, 1)`, in training, and the pixel centres `x + 0.5` in `evaluate` and
   `predict`, so their numbers are deterministic (as in the exported
   `serving_default` signature).
+
+  A class-conditional flow (`num_classes=K`) trains on `(images, labels)`
+  batches, labels ints `[batch]` in `[0, K)`, by maximum likelihood of
+  `p(x | y)` (of the training-mode flow, which replaces each label by the
+  null label with probability `label_dropout`, drawn from the optimizer
+  step: a resumed run drops what an uninterrupted one does), plus, with a
+  `classification_weight` `lambda`, Glow's hybrid objective [2]: the
+  Bayes classifier's cross-entropy `-log p(y | x)` from the same densities
+  (`flow.classify`), not from a separate head:
+
+  ```none
+  bits_x = -log p(x | y) / (H W C ln 2)          (bits_per_dim)
+  bits_y = -log p(y | x) / ln 2                  (bits_y, bits per image)
+  loss   = (bits_x + lambda * bits_y) * H W C ln 2
+         = -log p(x | y) - lambda * H W C * log p(y | x)   (nats per image)
+  ```
+
+  (Glow's `--weight_y`, e.g. 0.01 for its conditional CIFAR-10 run.)
+  `evaluate` of a conditional flow reports `bits_per_dim` (of `p(x | y)`
+  with the true labels), `marginal_bits_per_dim` (of `p(x)`, comparable
+  with an unconditional flow's `bits_per_dim`), `bits_y` and `accuracy`
+  (of the Bayes classifier's argmax), and `loss` as above; `fit` reports
+  `loss`, `bits_per_dim` (with the dropped labels) and, with a
+  `classification_weight`, `bits_y`. `predict` and `model(images)` return
+  the marginal `log p(x)` (`predict` ignores labels, as Keras ignores
+  targets); `log p(x | y)` is `model.flow.given(labels).log_prob(x)`.
 
   `fit` minimizes the loss above and reports `loss` and `bits_per_dim`;
   training uses the flow's training mode (Real NVP: batch statistics; Glow:
@@ -150,15 +193,20 @@ class FlowModel(keras.Model):
       (Real NVP's 100), or `None`.
     ema_decay: decay of the Polyak average of the weights, a number in
       `[0, 1)` (e.g. `0.999`), or `None`; `0` and `None` keep no average.
+    classification_weight: `lambda >= 0` of the hybrid objective above;
+      not 0 only for a class-conditional flow.
     **kwargs: forwarded to `keras.Model` (`name`; a `dtype` must be the
       flow's).
 
   Raises:
     TypeError: if `flow` is not a tfnvp flow.
     ValueError: for a negative `l2`, a non-positive `clip_norm`, an
-      `ema_decay` outside `[0, 1)` or a `dtype` other than the flow's.
+      `ema_decay` outside `[0, 1)`, a negative `classification_weight` or
+      one for an unconditional flow, or a `dtype` other than the flow's.
 
   #### Examples
+
+  Unconditional:
 
   ```python
   flow = tfnvp.RealNVP((28, 28, 1), num_scales=2, hidden_channels=32,
@@ -178,10 +226,31 @@ class FlowModel(keras.Model):
   with averaged.averaged_weights():
     samples = averaged.flow.sample(16, seed=[1, 2])
   ```
+
+  Class-conditional, with Glow's hybrid objective:
+
+  ```python
+  flow = tfnvp.Glow((28, 28, 1), num_levels=2, depth=4, num_classes=10,
+                    label_dropout=0.1)
+  model = tfnvp.FlowModel(flow, classification_weight=0.01)
+  model.compile(optimizer=keras.optimizers.Adam(1e-3))
+  model.fit(uint8_images, labels, batch_size=64, epochs=1)
+  model.evaluate(test_images, test_labels, return_dict=True)
+  # loss, bits_per_dim, marginal_bits_per_dim, bits_y, accuracy
+  ```
+
+  #### References
+
+  [1]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density estimation
+       using Real NVP. ICLR 2017. https://arxiv.org/abs/1605.08803
+
+  [2]: Diederik P. Kingma and Prafulla Dhariwal. Glow: Generative Flow with
+       Invertible 1x1 Convolutions. NeurIPS 2018.
+       https://arxiv.org/abs/1807.03039
   """
 
   def __init__(self, flow, l2=5e-5, clip_norm=100.0, ema_decay=None,
-               **kwargs):
+               classification_weight=0.0, **kwargs):
     if not isinstance(flow, ImageFlow):
       raise TypeError(
           f"`flow` must be a tfnvp.RealNVP or tfnvp.Glow; got {flow!r}.")
@@ -198,7 +267,15 @@ class FlowModel(keras.Model):
     check_number("l2", l2, 0)
     check_number("clip_norm", clip_norm, 0, low_open=True, optional=True)
     check_number("ema_decay", ema_decay, 0, 1, high_open=True, optional=True)
+    check_number("classification_weight", classification_weight, 0)
     self.flow_config = FlowConfig.from_flow(flow)
+    self._num_classes = self.flow_config.num_classes
+    if classification_weight and self._num_classes is None:
+      raise ValueError(
+          "`classification_weight` needs a class-conditional flow "
+          f"(num_classes); got classification_weight={classification_weight!r}"
+          " with num_classes=None.")
+    self.classification_weight = float(classification_weight)
     self.l2 = float(l2)
     self.clip_norm = None if clip_norm is None else float(clip_norm)
     self.ema_decay = None if ema_decay is None else float(ema_decay)
@@ -212,6 +289,11 @@ class FlowModel(keras.Model):
     self._pixels = flow.pixels
     self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
     self.loss_tracker = keras.metrics.Mean(name="loss")
+    self._class_trackers = {}
+    if self._num_classes is not None:
+      self._class_trackers = {name: keras.metrics.Mean(name=name) for name in
+                              ("marginal_bits_per_dim", "bits_y",
+                               "accuracy")}
     self._num_dims = math.prod(self.flow_config.image_shape)
     self._recalibrate_fn = None
     self.built = True  # every weight exists: nothing for Keras to build
@@ -251,7 +333,8 @@ class FlowModel(keras.Model):
 
   @property
   def metrics(self):
-    return [self.loss_tracker, self.bits_per_dim_tracker]
+    return [self.loss_tracker, self.bits_per_dim_tracker,
+            *self._class_trackers.values()]
 
   @contextlib.contextmanager
   def averaged_weights(self):
@@ -385,8 +468,32 @@ class FlowModel(keras.Model):
     for variable, value in zip(variables, values):
       variable.assign(value)
 
-  def _check_input(self, x, name="x"):
+  def _check_input(self, x, name="x", y=None, labelled=False):
+    """Checks what is known of `x` (and of its labels `y`, for a labelled
+    call of a class-conditional flow) before anything runs."""
     check_input(name, x, self.flow_config.image_shape)
+    if not labelled or self._num_classes is None or x is None:
+      return
+    label_name = "y" if name == "x" else name
+    if isinstance(x, tf.data.Dataset):
+      spec = x.element_spec
+      if not (isinstance(spec, (tuple, list)) and len(spec) > 1):
+        raise ValueError(missing_labels(self._num_classes))
+      spec = spec[1]
+      if isinstance(spec, tf.TensorSpec) and (
+          not spec.dtype.is_integer or spec.shape.rank not in (None, 1)):
+        raise ValueError(
+            f"`{label_name}` must be int labels [batch] in [0, "
+            f"{self._num_classes}); the dataset yields {spec}.")
+      return
+    if getattr(x, "shape", None) is None:
+      return    # generators, PyDatasets: checked batch by batch
+    if y is None:
+      raise ValueError(missing_labels(self._num_classes))
+    labels = check_labels(y, self._num_classes, label_name)
+    if labels.shape[0] != x.shape[0]:
+      raise ValueError(f"`{label_name}` must hold one label per image: got "
+                       f"{labels.shape[0]} labels for {x.shape[0]} images.")
 
   def fit(self, x=None, *args, **kwargs):
     """`keras.Model.fit`, refusing bad input before anything runs.
@@ -395,11 +502,14 @@ class FlowModel(keras.Model):
       ValueError: for an empty `x` (an array, or a dataset that yields no
         batch) or `validation_data`, and for what the class refuses.
     """
-    self._check_input(x)
+    self._check_input(x, y=_y(args, kwargs), labelled=True)
     validation = kwargs.get("validation_data")
+    validation_y = None
     if isinstance(validation, (tuple, list)) and validation:
-      validation = validation[0]
-    self._check_input(validation, "validation_data")
+      validation, validation_y = validation[0], (
+          validation[1] if len(validation) > 1 else None)
+    self._check_input(validation, "validation_data", validation_y,
+                      labelled=True)
     history = super().fit(x, *args, **kwargs)
     if (isinstance(history, keras.callbacks.History) and history.epoch and
         "loss" not in history.history):
@@ -411,7 +521,7 @@ class FlowModel(keras.Model):
 
   def train_on_batch(self, x, *args, **kwargs):
     """`keras.Model.train_on_batch`, refusing bad input before it runs."""
-    self._check_input(x)
+    self._check_input(x, y=_y(args, kwargs), labelled=True)
     return super().train_on_batch(x, *args, **kwargs)
 
   def evaluate(self, x=None, *args, **kwargs):
@@ -420,7 +530,7 @@ class FlowModel(keras.Model):
     Raises:
       ValueError: for an empty `x` and for what the class refuses.
     """
-    self._check_input(x)
+    self._check_input(x, y=_y(args, kwargs), labelled=True)
     with self.averaged_weights():
       results = super().evaluate(x, *args, **kwargs)
     if isinstance(results, (list, dict)) and not results:
@@ -438,12 +548,10 @@ class FlowModel(keras.Model):
     with self.averaged_weights():
       return super().predict(x, *args, **kwargs)
 
-  def _images(self, data, training, name):
-    """The images of a batch, checked (see the class; `name` is the
-    argument the messages name), and dequantized if they are integers."""
-    if isinstance(data, (tuple, list)):
-      data = data[0]
-    images = tf.convert_to_tensor(data)
+  def _images(self, images, training, name):
+    """`images` checked (see the class; `name` is the argument the messages
+    name), and dequantized if they are integers."""
+    images = tf.convert_to_tensor(images)
     integer = images.dtype.is_integer
     dtype = tf.as_dtype(self.flow_config.dtype)
     images = checked_images(name, images, self.flow_config.image_shape,
@@ -455,19 +563,94 @@ class FlowModel(keras.Model):
                                                  dtype=dtype))
     return images + 0.5
 
+  def _batch(self, data, training, name, labelled):
+    """`(images, labels)` of a batch, both checked; `labels` is `None` for
+    an unconditional flow, and for images alone where not `labelled`."""
+    labels = None
+    if isinstance(data, (tuple, list)):
+      data, labels = data[0], (data[1] if len(data) > 1 else None)
+    images = self._images(data, training, name)
+    if self._num_classes is None or (labels is None and not labelled):
+      return images, None
+    if labels is None:
+      raise ValueError(missing_labels(self._num_classes))
+    labels = check_labels(labels, self._num_classes, "y")
+    count = tf.debugging.assert_equal(
+        tf.shape(labels)[0], tf.shape(images)[0],
+        message="`y` must hold one label per image of `x`")
+    with tf.control_dependencies([count]):
+      # The static shape [batch] (checked above) the metrics need.
+      return images, tf.reshape(labels, [-1])
+
+  def _terms(self, images, labels, training):
+    """The per-image terms of the loss and the metrics: `log_prob`
+    (`log p(x | y)`, or `log p(x)` without labels) and, for a labelled
+    batch where the classifier is used, `class_log_prob` (`log p(y | x)`),
+    `marginal` and `correct`."""
+    flow = self._make_flow(training)
+    if labels is None:
+      return dict(log_prob=flow.log_prob(images))
+    kept = flow.drop_labels(labels, seed=self._step_seed())
+    if training and not self.classification_weight:
+      return dict(log_prob=ConditionedFlow(flow, kept).log_prob(images))
+    # Every class's density in one batched call (in training also the null
+    # label's, for the dropped labels).
+    num_classes = self._num_classes
+    columns = num_classes + 1 if training and flow.label_dropout else (
+        num_classes)
+    table = ConditionedFlow(flow, tf.range(columns)).log_prob(
+        images[:, tf.newaxis])
+    classes = tf.nn.log_softmax(table[:, :num_classes], axis=-1)
+    terms = dict(log_prob=tf.gather(table, kept, batch_dims=1),
+                 class_log_prob=tf.gather(classes, labels, batch_dims=1))
+    if not training:
+      terms.update(
+          marginal=tf.reduce_logsumexp(table, axis=-1) - math.log(
+              num_classes),
+          correct=tf.equal(tf.argmax(classes, axis=-1, output_type=tf.int32),
+                           labels))
+    return terms
+
+  def _step_seed(self):
+    """The seed of a training step's label dropout: the optimizer step and
+    the replica, so that a resumed run drops the labels an uninterrupted one
+    does."""
+    step = 0 if self.optimizer is None else self.optimizer.iterations
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    return tf.stack([tf.cast(step, tf.int64), tf.cast(replica, tf.int64)])
+
+  def _objective(self, terms):
+    """The objective of each image, nats (see the class)."""
+    losses = -terms["log_prob"]
+    if "class_log_prob" in terms and self.classification_weight:
+      losses -= (self.classification_weight * self._num_dims *
+                 terms["class_log_prob"])
+    return losses
+
   def _log_prob(self, data, training, name):
-    return self._make_flow(training).log_prob(
-        self._images(data, training, name))
+    images, labels = self._batch(data, training, name, labelled=False)
+    return self._terms(images, labels, training)["log_prob"]
 
   def call(self, images, training=False):
     return self._log_prob(images, bool(training), "images")
 
-  def _update_metrics(self, log_prob):
-    nll = -log_prob
-    self.loss_tracker.update_state(nll)
-    self.bits_per_dim_tracker.update_state(
-        nats_to_bits_per_dim(nll, self._num_dims))
-    results = {m.name: m.result() for m in self.metrics}
+  def _update_metrics(self, terms, losses):
+    updates = {
+        self.loss_tracker: losses,
+        self.bits_per_dim_tracker: nats_to_bits_per_dim(-terms["log_prob"],
+                                                        self._num_dims)}
+    if "class_log_prob" in terms:
+      updates[self._class_trackers["bits_y"]] = nats_to_bits_per_dim(
+          -terms["class_log_prob"], 1)
+    if "marginal" in terms:
+      updates[self._class_trackers["marginal_bits_per_dim"]] = (
+          nats_to_bits_per_dim(-terms["marginal"], self._num_dims))
+      updates[self._class_trackers["accuracy"]] = tf.cast(
+          terms["correct"], losses.dtype)
+    for tracker, values in updates.items():
+      tracker.update_state(values)
+    results = {tracker.name: tracker.result() for tracker in updates}
     if _in_multi_worker_mode():
       # Keras 3.15 reduces a multi-worker step's outputs with
       # `strategy.reduce(MEAN, value, axis=0)`, which fails on scalars; a
@@ -485,15 +668,16 @@ class FlowModel(keras.Model):
                                for v in variables])
 
   def train_step(self, data):
-    images = self._images(data, True, "x")
+    images, labels = self._batch(data, True, "x", labelled=True)
     # Every op of the step, the updates of moving statistics, actnorms,
     # optimizer and averages included, runs after the batch's checks; a
     # data dependency alone would not order an update that reads no image
     # (the optimizer's step counter, a weight decay).
-    with tf.control_dependencies([images]):
-      return self._train_step(images)
+    checked = [images] if labels is None else [images, labels]
+    with tf.control_dependencies(checked):
+      return self._train_step(images, labels)
 
-  def _train_step(self, images):
+  def _train_step(self, images, labels):
     context = _replica_context()
     dtype = images.dtype
     count = tf.cast(tf.shape(images)[0], dtype)
@@ -503,14 +687,18 @@ class FlowModel(keras.Model):
     variables = self.trainable_variables
     scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
     with tf.GradientTape() as tape:
-      log_prob = self._make_flow(training=True).log_prob(images)
-      loss = (-tf.reduce_sum(log_prob) / count +
+      terms = self._terms(images, labels, training=True)
+      losses = self._objective(terms)
+      loss = (tf.reduce_sum(losses) / count +
               tf.cast(self._penalty(), dtype) / num_replicas)
       # The dynamic loss scale, a power of 2: (un)scaling is exact.
       scale = (self.optimizer.scale_loss(tf.ones([], dtype)) if scaled
                else None)
       objective = loss * scale if scaled else loss
-    grads = tape.gradient(objective, variables)
+    # Dense: a label's row of a per-class table gets an `IndexedSlices`,
+    # which the all-reduce and the scaling below do not take.
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(objective,
+                                                             variables)]
     if context is not None:
       grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
       loss = context.all_reduce(tf.distribute.ReduceOp.SUM, loss)
@@ -543,18 +731,27 @@ class FlowModel(keras.Model):
       self.optimizer.apply_gradients(zip(grads, variables))
       if self.weight_average is not None:
         self.weight_average.update(self.flow_layers.trainable_variables)
-      return self._update_metrics(log_prob)
+      return self._update_metrics(terms, losses)
 
   def test_step(self, data):
-    return self._update_metrics(self._log_prob(data, False, "x"))
+    terms = self._terms(*self._batch(data, False, "x", labelled=True),
+                        training=False)
+    return self._update_metrics(terms, self._objective(terms))
 
   def predict_step(self, data):
-    return self._log_prob(data, False, "x")
+    # As Keras's: the labels of `(images, labels)` batches are targets, and
+    # `predict` ignores targets (a conditional flow's `log_prob` is then the
+    # marginal).
+    images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if isinstance(images, (tuple, list)):     # predict((images, labels))
+      images = images[0]
+    return self._log_prob(images, False, "x")
 
   def get_config(self):
     config = super().get_config()
     config.update(flow_config=self.flow_config.to_dict(), l2=self.l2,
                   clip_norm=self.clip_norm, ema_decay=self.ema_decay,
+                  classification_weight=self.classification_weight,
                   flow_kwargs=dict(self._flow_kwargs))
     return config
 

@@ -38,6 +38,9 @@ class OptimizationConfig:
   distribution strategy each replica gets `batch_size / num_replicas`
   examples.
 
+  `classification_weight` adds the Bayes classifier's cross-entropy to the
+  loss of a class-conditional flow (`tfnvp.FlowModel`).
+
   `ema_decay=0` and `clip_norm=0` mean none, as `None` does (the record
   stores `None`).
 
@@ -78,6 +81,10 @@ class OptimizationConfig:
       "Glow has neither)")
   clip_norm: float | None = config_field(
       100.0, doc="gradient clipping by global norm; 0 or none disables it")
+  classification_weight: float = config_field(
+      0.0, doc="class-conditional models: weight lambda of the Bayes "
+      "classifier's bits in Glow's hybrid loss bits_x + lambda bits_y "
+      "(Glow's weight_y); 0 trains the density alone")
 
   def __post_init__(self):
     for name in ("ema_decay", "clip_norm"):
@@ -96,6 +103,7 @@ class OptimizationConfig:
     check_number("l2", self.l2, 0)
     check_number("clip_norm", self.clip_norm, 0, low_open=True,
                  optional=True)
+    check_number("classification_weight", self.classification_weight, 0)
 
   def make_optimizer(self, total_steps):
     """The Keras optimizer (Adam or Adamax) on this record's schedule.
@@ -115,9 +123,11 @@ class OptimizationConfig:
     return keras.optimizers.Adam(rate)
 
   def model_kwargs(self):
-    """The `tfnvp.FlowModel` arguments: `l2`, `clip_norm`, `ema_decay`."""
+    """The `tfnvp.FlowModel` arguments: `l2`, `clip_norm`, `ema_decay`,
+    `classification_weight`."""
     return dict(l2=self.l2, clip_norm=self.clip_norm,
-                ema_decay=self.ema_decay)
+                ema_decay=self.ema_decay,
+                classification_weight=self.classification_weight)
 
   def to_dict(self):
     """The fields as a JSON-ready `dict`."""

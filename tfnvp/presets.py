@@ -26,9 +26,12 @@ Glow                        dataset                    levels depth width
 --------------------------- -------------------------- ------ ----- -----
 glow-cifar10                cifar10                    3      32    512
 glow-imagenet32             downsampled_imagenet/32x32 3      48    512
-  both: affine coupling, plain (not LU) 1x1 convolutions, learned split
-  priors; batch 512, adamax, learning rate 1e-3 (constant after a warm-up
-  of 977 steps), l2 0, no clipping, no Polyak averaging.
+glow-cifar10-ycond          cifar10                    3      32    512
+  all: plain (not LU) 1x1 convolutions, learned split priors; batch 512,
+  adamax, learning rate 1e-3 (constant after a warm-up of 977 steps), l2 0,
+  no clipping, no Polyak averaging; affine coupling but for
+  glow-cifar10-ycond: class-conditional (num_classes 10, Glow's --ycond),
+  additive coupling, classification_weight 0.01 (Glow's --weight_y).
 ```
 
 #### Examples
@@ -166,13 +169,16 @@ _GLOW_OPTIMIZATION = OptimizationConfig(
     lr_schedule="constant", ema_decay=None, l2=0.0, clip_norm=None)
 
 
-def _glow(name, dataset, image_shape, depth, command):
+def _glow(name, dataset, image_shape, depth, command, coupling="affine",
+          num_classes=None, classification_weight=0.0):
   return Preset(
       name=name, dataset=dataset,
       model=GlowConfig(image_shape=image_shape, num_levels=3, depth=depth,
-                       hidden_channels=512, coupling="affine",
-                       lu_decomposed=False, learn_prior=True),
-      optimization=_GLOW_OPTIMIZATION,
+                       hidden_channels=512, coupling=coupling,
+                       lu_decomposed=False, learn_prior=True,
+                       num_classes=num_classes),
+      optimization=dataclasses.replace(
+          _GLOW_OPTIMIZATION, classification_weight=classification_weight),
       citation=f"Kingma and Dhariwal, NeurIPS 2018; openai/glow README.md, "
       f"{command}")
 
@@ -194,6 +200,11 @@ _PRESETS = [
           '"CIFAR-10 Quantitative result"'),
     _glow("glow-imagenet32", "downsampled_imagenet/32x32", (32, 32, 3), 48,
           '"ImageNet 32x32 Quantitative result"'),
+    # --ycond --weight_y=0.01 --flow_coupling 0. Its labelled ImageNet is
+    # not a TFDS dataset (downsampled_imagenet has no labels).
+    _glow("glow-cifar10-ycond", "cifar10", (32, 32, 3), 32,
+          '"Conditional CIFAR-10 Qualitative result"', coupling="additive",
+          num_classes=10, classification_weight=0.01),
 ]
 
 # Every preset by name (read-only).

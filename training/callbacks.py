@@ -176,8 +176,10 @@ class RunProgress(keras.callbacks.Callback):
     self._offset = offset if math.isfinite(offset) else elapsed_seconds
     means = {name: float(self.variables[f"epoch_mean_{name}"].numpy())
              for name in self.metric_names}
+    # NaN: a metric that training does not log (evaluation's only).
+    means = {name: m for name, m in means.items() if math.isfinite(m)}
     done = step % self.steps_per_epoch
-    if done and all(math.isfinite(m) for m in means.values()):
+    if done and means:
       self._carried, self._carried_steps = means, done
 
   def seconds(self):
@@ -189,18 +191,23 @@ class RunProgress(keras.callbacks.Callback):
     """The running means of the epoch so far, its earlier steps included."""
     means = {}
     for name in self.metric_names:
+      if name not in self._logs:
+        continue
       mean = float(np.mean(self._logs[name])) if self._steps else 0.0
-      if self._carried_steps:
+      if self._carried_steps and name in self._carried:
         mean = ((self._carried[name] * self._carried_steps +
                  mean * self._steps) / (self._carried_steps + self._steps))
       means[name] = mean
     return means
 
   def record(self):
-    """Sets `variables` to the current step's values."""
+    """Sets `variables` to the current step's values (NaN for a metric that
+    training does not log)."""
     self.variables["elapsed_seconds"].assign(self.seconds())
-    for name, mean in self._means().items():
-      self.variables[f"epoch_mean_{name}"].assign(mean)
+    means = self._means()
+    for name in self.metric_names:
+      self.variables[f"epoch_mean_{name}"].assign(
+          means.get(name, float("nan")))
 
   def on_train_begin(self, logs=None):
     if self._start is None:
@@ -261,7 +268,9 @@ class SampleGrid(keras.callbacks.Callback):
   can overflow float32, at temperature 1 especially) does not stop
   training: it is drawn black, a warning names the epoch and the count, and
   the epoch's logs (`history.csv`, TensorBoard) get
-  `sample_nonfinite_fraction`, the fraction of such samples.
+  `sample_nonfinite_fraction`, the fraction of such samples. A
+  class-conditional flow's grid has one row per class, `num_images // K`
+  samples of each (at least one).
 
   Args:
     directory: folder of the PNG files.
@@ -301,13 +310,21 @@ class SampleGrid(keras.callbacks.Callback):
       sample that holds NaN or inf drawn black, and how many did.
     """
     with self.model.averaged_weights():
+      flow, sample_shape, columns = self.model.flow, self.num_images, None
+      num_classes = getattr(flow, "num_classes", None)
+      if num_classes is not None:
+        # One row per class.
+        columns = max(1, self.num_images // num_classes)
+        flow = flow.given(tf.repeat(tf.range(num_classes), columns))
+        sample_shape = ()
       samples = tfnvp.sample_at_temperature(
-          self.model.flow, self.num_images, self.temperature,
+          flow, sample_shape, self.temperature,
           seed=tf.constant([self.seed, 0]))
     finite = tf.reduce_all(tf.math.is_finite(samples), axis=[1, 2, 3])
     samples = tf.where(finite[:, None, None, None], samples, 0.0)
     num_nonfinite = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
-    return image_grid(tfnvp.to_uint8(samples).numpy()), num_nonfinite
+    return (image_grid(tfnvp.to_uint8(samples).numpy(), columns),
+            num_nonfinite)
 
   def on_epoch_end(self, epoch, logs=None):
     grid, num_nonfinite = self.grid()

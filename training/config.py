@@ -98,6 +98,12 @@ class TrainConfig:
     if not isinstance(self.optimization, tfnvp.OptimizationConfig):
       raise ValueError("`optimization` must be a tfnvp.OptimizationConfig; "
                        f"got {self.optimization!r}.")
+    if (self.optimization.classification_weight and
+        self.model.num_classes is None):
+      raise ValueError(
+          "`classification_weight` needs a class-conditional model "
+          f"(`num_classes`); got classification_weight="
+          f"{self.optimization.classification_weight!r} with num_classes=None.")
     check_choice("strategy", self.strategy, STRATEGIES)
     for name in ("epochs", "checkpoint_every"):
       check_int(name, getattr(self, name), 1)

@@ -25,8 +25,14 @@ __all__ = ["build_parser", "evaluate", "evaluate_ood", "main"]
 
 
 def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
-             data_dir=None, raw_data_dir=None, run=None):
+             data_dir=None, raw_data_dir=None, run=None, return_dict=False):
   """Bits/dim of a run's checkpoint on every example of the test split.
+
+  For a class-conditional run the bits/dim are the marginal density's,
+  `-log p(x)`, comparable with an unconditional run's; its evaluation uses
+  the test labels, and `return_dict` gives the rest (`bits_per_dim` of
+  `p(x | y)`, `bits_y`, `accuracy` of the Bayes classifier: see
+  `tfnvp.FlowModel`).
 
   Uses the moving statistics (inference mode) and the fixed, seeded
   dequantization noise of `tfnvp.data.make_dataset`, so the number is
@@ -35,7 +41,8 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
   loaded `run` of `model_dir` and `checkpoint` not to load it again.
 
   Returns:
-    `(bits_per_dim, checkpoint_path)`.
+    `(bits_per_dim, checkpoint_path)`, or with `return_dict`
+    `(model.evaluate's dict, checkpoint_path)`.
 
   Raises:
     FileNotFoundError: no run, no checkpoint, or a missing `checkpoint`.
@@ -47,10 +54,13 @@ def evaluate(model_dir, *, checkpoint=None, batch_size=256, num_examples=None,
   dataset = data.make_dataset(
       config.dataset, spec.eval_split, batch_size, training=False,
       data_dir=data_dir, raw_data_dir=raw_data_dir, num_examples=num_examples,
-      drop_remainder=False)
+      drop_remainder=False, labels=run.flow.num_classes is not None)
   run.model.compile()
   result = run.model.evaluate(dataset, verbose=0, return_dict=True)
-  return float(result["bits_per_dim"]), run.checkpoint
+  if return_dict:
+    return result, run.checkpoint
+  return float(result.get("marginal_bits_per_dim",
+                          result["bits_per_dim"])), run.checkpoint
 
 
 def evaluate_ood(model_dir, ood_dataset, *, checkpoint=None, batch_size=256,
@@ -145,12 +155,20 @@ def main(argv=None):
           calibration_examples=args.calibration_examples,
           false_positive_rate=args.false_positive_rate,
           data_dir=args.data_dir, raw_data_dir=args.raw_data_dir, run=run)
-    bpd, path = evaluate(
+    metrics, path = evaluate(
         args.model_dir, batch_size=args.batch_size,
         num_examples=args.num_examples, data_dir=args.data_dir,
-        raw_data_dir=args.raw_data_dir, run=run)
+        raw_data_dir=args.raw_data_dir, run=run, return_dict=True)
   print(f"checkpoint: {path}")
-  print(f"test bits/dim: {bpd:.4f}")
+  if "marginal_bits_per_dim" in metrics:
+    print(f"test bits/dim: {metrics['marginal_bits_per_dim']:.4f} "
+          "(marginal, -log p(x))")
+    print(f"test bits/dim given the label: {metrics['bits_per_dim']:.4f} "
+          "(-log p(x | y))")
+    print(f"Bayes classifier: accuracy {metrics['accuracy']:.4f}, "
+          f"{metrics['bits_y']:.4f} bits/image (-log p(y | x))")
+  else:
+    print(f"test bits/dim: {metrics['bits_per_dim']:.4f}")
   if result:
     calibration = result["calibration"]
     rate = calibration.false_positive_rate

@@ -33,24 +33,28 @@ def _base_type(annotation):
   return annotation, False
 
 
-def _parser(kind, optional, name):
-  """An argparse `type` for a field of type `kind`."""
+def _parser(kind, optional, name, words=()):
+  """An argparse `type` for a field of type `kind`, also taking `words`."""
 
   def parse(text):
     if optional and text.lower() == "none":
       return None
+    if text.lower() in words:
+      return text.lower()
     try:
       return kind(text)
     except ValueError:
+      alternatives = [*words, *(["none"] if optional else [])]
       raise argparse.ArgumentTypeError(
           f"must be {'an int' if kind is int else 'a number'}"
-          f"{' or none' if optional else ''}; got {text!r}") from None
+          f"{''.join(' or ' + w for w in alternatives)}; got {text!r}"
+      ) from None
 
   parse.__name__ = name
   return parse
 
 
-def add_record_flags(group, fields, defaults, prefixes=None):
+def add_record_flags(group, fields, defaults, prefixes=None, words=None):
   """Adds a flag for each field to `group` (an argparse parser or group).
 
   Args:
@@ -61,6 +65,9 @@ def add_record_flags(group, fields, defaults, prefixes=None):
       default.
     prefixes: `dict` of field name -> what the help starts with (`"Glow:"`
       for a field of one model), or `None`.
+    words: `dict` of field name -> `(word, meaning)` pairs: values other
+      than the field's type that the command line resolves (`auto`), or
+      `None`.
   """
   seen = set()
   for field in fields:
@@ -68,8 +75,12 @@ def add_record_flags(group, fields, defaults, prefixes=None):
       continue
     seen.add(field.name)
     kind, optional = _base_type(field.type)
+    extra = dict((words or {}).get(field.name, ()))
     help_text = " ".join(filter(None, [(prefixes or {}).get(field.name),
-                                       field.metadata.get("doc", "")]))
+                                       field.metadata.get("doc", ""),
+                                       *(f"; {w}: {meaning}" for w, meaning
+                                         in extra.items())]))
+    help_text = help_text.replace(" ;", ";")
     if field.name in defaults and "(default:" not in help_text:
       help_text += f" (default: {defaults[field.name]})"
     options = dict(dest=field.name, default=argparse.SUPPRESS,
@@ -81,7 +92,7 @@ def add_record_flags(group, fields, defaults, prefixes=None):
       options["choices"] = choices + (("none",) if optional else ())
       options["type"] = _parser(str, optional, "choice")
     elif kind in (int, float):
-      options["type"] = _parser(kind, optional, kind.__name__)
+      options["type"] = _parser(kind, optional, kind.__name__, tuple(extra))
     else:
       options["type"] = _parser(str, optional, "str")
     group.add_argument(flag(field.name), **options)

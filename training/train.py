@@ -138,8 +138,10 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     The trained `FlowModel`.
 
   Raises:
-    ValueError: bad settings, a `model_dir` holding another run, or one
-      holding a history but no checkpoint.
+    ValueError: bad settings (a class-conditional model of another number
+      of classes than the dataset's labels, or of a dataset without
+      labels), a `model_dir` holding another run, or one holding a history
+      but no checkpoint.
     FileNotFoundError: a missing raw data folder.
     TrainingFailedError: a step with NaN/inf data, loss or gradients
       (divergence); the newest checkpoint is the last good state.
@@ -151,6 +153,8 @@ def train(config, model_dir, *, strategy=None, data_dir=None,
     cluster.WorkerLostError: another worker of a multi-worker run stopped.
   """
   strategy = strategy or strategies.make_strategy(config.strategy)
+  if config.model.num_classes is not None:
+    _check_num_classes(config, data_dir)
   with cluster.report_lost_workers(strategy, model_dir), lock.hold(
       model_dir, strategy):
     return _train(config, model_dir, strategy, data_dir, raw_data_dir,
@@ -170,6 +174,7 @@ def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
   history.check_restartable(model_dir)
   builder = data.prepare(config.dataset, data_dir=data_dir,
                          raw_data_dir=raw_data_dir)
+  labelled = config.model.num_classes is not None
   steps_per_epoch = _steps_per_epoch(config, builder)
   total_steps = config.epochs * steps_per_epoch
 
@@ -207,7 +212,7 @@ def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
     """A distributed input of `split` (see `data.make_dataset`)."""
     return distributed_dataset(strategy, lambda ctx: data.make_dataset(
         config.dataset, split, config.optimization.batch_size,
-        training=training,
+        training=training, labels=labelled,
         data_dir=data_dir, raw_data_dir=raw_data_dir, input_context=ctx,
         **options), skip_steps)
 
@@ -295,6 +300,16 @@ def _train(config, model_dir, strategy, data_dir, raw_data_dir, verbose,
   return model
 
 
+def _check_num_classes(config, data_dir):
+  """Refuses a class-conditional model whose classes are not its dataset's."""
+  classes = data.num_classes(config.dataset, data_dir=data_dir)
+  if config.model.num_classes != classes:
+    raise ValueError(
+        f"`num_classes`={config.model.num_classes} differs from the "
+        f"{classes} classes of {config.dataset}'s labels (`num_classes` "
+        "auto takes them from the dataset).")
+
+
 def _leave_together(strategy):
   """Under multi-worker, waits for every worker to get here: a worker that
   exits while the chief still writes makes the coordination service abort
@@ -377,7 +392,7 @@ def build_parser():
         parser.add_argument_group(title, description), fields,
         _defaults([f.name for f in fields]),
         {name: f"{names[0]}:" for name, names in owners.items()
-         if len(names) == 1})
+         if len(names) == 1}, words=_WORDS)
   for alias in ALIASES:
     if alias.source is None:
       flags.add_alias(parser, alias)
@@ -387,6 +402,9 @@ def build_parser():
       "(default: %(default)s)")
   return parser
 
+
+# Values of a field's flag that the command line resolves.
+_WORDS = {"num_classes": (("auto", "the classes of the dataset's label"),)}
 
 # Flags that are not config fields.
 _NOT_FIELDS = ("model_dir", "preset", "model", "raw_data_dir", "data_dir",
@@ -408,6 +426,8 @@ def config_from_args(args):
   given = {k: v for k, v in given.items() if k not in _NOT_FIELDS}
   dataset = given.get("dataset") or (
       preset.dataset if preset else config_lib.TrainConfig.dataset)
+  if given.get("num_classes") == "auto":
+    given["num_classes"] = data.num_classes(dataset, data_dir=args.data_dir)
   config = config_lib.from_values(
       given, data.get_spec(dataset).image_shape, preset=preset, model=model)
   for line in warnings:

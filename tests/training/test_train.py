@@ -372,6 +372,24 @@ def test_a_diverging_step_stops_with_a_clear_error_and_intact_checkpoint(
     (["--preset", "realnvp-mnist"], r"--preset: invalid choice: 'realnvp-mnist'"),
     (["--preset", "realnvp-celeba", "--num-scales", "7"],
      r"--num-scales=7 is too deep for `image_shape`=\(64, 64, 3\)"),
+    (["--num-classes", "5"], r"--num-classes=5 differs from the 10 classes "
+     r"of mnist's labels \(--num-classes auto takes them from the dataset\)"),
+    (["--num-classes", "auto", "--dataset", "celeb_a", "--model", "glow"],
+     r"celeb_a/.* has no class label \(no label feature; its features: "
+     r"image, landmarks, attributes, identity\)"),
+    (["--num-classes", "1"], r"--num-classes must be an int >= 2 or None; "
+     r"got 1"),
+    (["--num-classes", "ten"],
+     r"--num-classes: must be an int or auto or none; got 'ten'"),
+    (["--label-dropout", "0.5"],
+     r"--label-dropout needs --num-classes; got label_dropout=0.5"),
+    (["--num-classes", "10", "--label-dropout", "1"],
+     r"--label-dropout must be a finite number in \[0, 1\); got 1"),
+    (["--classification-weight", "0.1"],
+     r"--classification-weight needs a class-conditional model "
+     r"\(--num-classes\); got classification_weight=0.1"),
+    (["--num-classes", "10", "--classification-weight", "-1"],
+     r"--classification-weight must be a finite number >= 0; got -1.0"),
 ])
 def test_bad_flags_exit_with_one_line_naming_the_value_and_write_nothing(
     flags, message, tmp_path, capsys):

@@ -2,9 +2,10 @@
 
 The pipelines yield batches of float32 images of shape `[batch, H, W, C]`
 with values in `[0, 256)`: the raw 8-bit pixel values plus uniform
-dequantization noise `u ~ U[0, 1)`. Labels are dropped, because the models
-are unconditional density models. Scaling to `[0, 1)` and the logit
-transform of the Real NVP paper belong to the model, not to this package.
+dequantization noise `u ~ U[0, 1)`, or `(images, labels)` batches for
+class-conditional flows (`make_dataset(..., labels=True)`). Scaling to
+`[0, 1)` and the logit transform of the Real NVP paper belong to the model,
+not to this package.
 
 * `specs`: the supported datasets, `DATASETS` and `get_spec`.
 * `preprocessing`: `dequantize` and `preprocess_image` (the paper's crops,
@@ -44,6 +45,7 @@ __all__ = [
     "dequantize",
     "get_spec",
     "make_dataset",
+    "num_classes",
     "pixel_batches",
     "prepare",
     "preprocess_image",
@@ -55,6 +57,7 @@ _TFDS_NAMES = {
     "DEFAULT_EVAL_SEED": "pipelines",
     "RAW_DATA_DIR_ENV": "preparation",
     "make_dataset": "pipelines",
+    "num_classes": "pipelines",
     "pixel_batches": "pipelines",
     "prepare": "preparation",
     "resolve_raw_data_dir": "preparation",

@@ -21,7 +21,7 @@ from tfnvp.data.preprocessing import preprocess_image
 from tfnvp.data.specs import get_spec
 from tfnvp.internal.checks import is_number
 
-__all__ = ["DEFAULT_EVAL_SEED", "make_dataset", "pixel_batches"]
+__all__ = ["DEFAULT_EVAL_SEED", "make_dataset", "num_classes", "pixel_batches"]
 
 # Seed of the evaluation dequantization noise when `make_dataset` gets no
 # `seed`.
@@ -50,13 +50,15 @@ def make_dataset(
     drop_remainder: bool = True,
     repeat: bool | None = None,
     dequantized: bool = True,
+    labels: bool = False,
 ) -> tf.data.Dataset:
   """Builds the input pipeline of one split: batches of dequantized images.
 
   The dataset is prepared first if needed (see `prepare`). Each
   element is a float32 tensor `[batch, H, W, C]` with values in
-  `[0, 256)` (labels are dropped), where `batch` is the per-replica
-  batch size.
+  `[0, 256)`, where `batch` is the per-replica batch size; with `labels`,
+  each element is `(images, labels)`, labels int32 `[batch]` from the
+  dataset's class label (for class-conditional flows).
 
   Training (`training=True`): examples are shuffled, cropped and flipped
   as the `DatasetSpec` says, and dequantized with fresh uniform
@@ -105,10 +107,11 @@ def make_dataset(
     dequantized: False yields the 8-bit pixels themselves: uint8 batches,
       preprocessed as above but without the noise (for the scores of
       `tfnvp.ood`, which take the 8-bit images).
+    labels: Yield `(images, labels)` batches (see above).
 
   Returns:
     A `tf.data.Dataset` of float32 (uint8 if not `dequantized`) image
-    batches, prefetched.
+    batches, or of `(images, labels)` batches, prefetched.
 
   Raises:
     ValueError: If an argument is invalid (unknown dataset or split,
@@ -146,6 +149,8 @@ def make_dataset(
     batch_size = input_context.get_per_replica_batch_size(global_batch_size)
 
   builder = prepare(name, data_dir=data_dir, raw_data_dir=raw_data_dir)
+  if labels:
+    _class_label(builder)
   splits = builder.info.splits
   if num_examples is not None:
     if split not in splits:
@@ -181,7 +186,19 @@ def make_dataset(
       shuffle_files=training and not shard_examples,
       read_config=read_config,
   )
-  ds = ds.map(lambda example: example["image"], num_parallel_calls=_AUTOTUNE)
+  if labels:
+    ds = ds.map(lambda example: (example["image"],
+                                 tf.cast(example["label"], tf.int32)),
+                num_parallel_calls=_AUTOTUNE)
+  else:
+    ds = ds.map(lambda example: example["image"],
+                num_parallel_calls=_AUTOTUNE)
+
+  def with_label(element, transform):
+    """`transform` applied to the image of `element`, its label kept."""
+    if labels:
+      return transform(element[0]), element[1]
+    return transform(element)
 
   if training:
     if shard_examples:
@@ -195,10 +212,11 @@ def make_dataset(
         ds, tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
     )
 
-    def train_map(image: tf.Tensor, rnd: tf.Tensor) -> tf.Tensor:
+    def train_map(element, rnd: tf.Tensor):
       seed_pair = tf.stack([rnd, tf.constant(pipeline_id, tf.int64)])
-      return preprocess_image(image, spec, training=True, seed=seed_pair,
-                              dequantized=dequantized)
+      return with_label(element, lambda image: preprocess_image(
+          image, spec, training=True, seed=seed_pair,
+          dequantized=dequantized))
 
     ds = ds.map(train_map, num_parallel_calls=_AUTOTUNE)
   else:
@@ -211,15 +229,48 @@ def make_dataset(
       ds = ds.repeat()
     eval_seed = DEFAULT_EVAL_SEED if seed is None else seed
 
-    def eval_map(index: tf.Tensor, image: tf.Tensor) -> tf.Tensor:
+    def eval_map(index: tf.Tensor, element):
       seed_pair = tf.stack([tf.constant(eval_seed, tf.int64), index])
-      return preprocess_image(image, spec, training=False, seed=seed_pair,
-                              dequantized=dequantized)
+      return with_label(element, lambda image: preprocess_image(
+          image, spec, training=False, seed=seed_pair,
+          dequantized=dequantized))
 
     ds = ds.map(eval_map, num_parallel_calls=_AUTOTUNE)
 
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(_AUTOTUNE)
+
+
+def _class_label(builder) -> int:
+  """The number of classes of `builder`'s `label` feature."""
+  feature = builder.info.features
+  label = feature["label"] if "label" in feature else None
+  if not isinstance(label, tfds.features.ClassLabel):
+    raise ValueError(
+        f"{builder.info.full_name} has no class label (no label feature; "
+        f"its features: {', '.join(feature.keys())}): a class-conditional "
+        "flow cannot train on it.")
+  return label.num_classes
+
+
+def num_classes(name: str, *, data_dir: str | None = None) -> int:
+  """The number of classes of a dataset's label feature.
+
+  Read from the dataset's TFDS metadata, without preparing the data or
+  running TensorFlow.
+
+  Args:
+    name: Supported TFDS name.
+    data_dir: TFDS data directory; None uses the TFDS default.
+
+  Returns:
+    Python `int` `K`: labels are `0 .. K - 1`.
+
+  Raises:
+    ValueError: for an unknown dataset, or one without a class label.
+  """
+  get_spec(name)
+  return _class_label(tfds.builder(name, data_dir=data_dir))
 
 
 def pixel_batches(

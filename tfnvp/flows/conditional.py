@@ -25,7 +25,7 @@ def _show(value):
   return repr(value)
 
 
-def check_labels(labels, limit):
+def check_labels(labels, limit, name="labels"):
   """`labels` as an int32 vector with values in `[0, limit)`.
 
   Static values (Python lists, arrays, eager tensors) are checked at once;
@@ -34,48 +34,50 @@ def check_labels(labels, limit):
   Args:
     labels: ints `[n]`: a list, a NumPy array or an integer `Tensor`.
     limit: Python `int`, one past the largest valid label.
+    name: the argument's name, for the messages.
 
   Returns:
     An int32 `Tensor` `[n]`.
 
   Raises:
     ValueError: for `None`, a non-integer dtype, a shape other than `[n]`,
-      or static values out of range; the message names `labels` and shows
+      or static values out of range; the message names `name` and shows
       the value.
     InvalidArgumentError: for a symbolic tensor of another rank or with
       values out of range, when it is computed.
   """
+  expected = f"ints [n] in [0, {limit})"
   if labels is None:
-    raise ValueError(f"`labels` must be given: ints [n] in [0, {limit}); "
-                     "got None.")
+    raise ValueError(f"`{name}` must be given: {expected}; got None.")
   if isinstance(labels, (list, tuple)) and not labels:
     labels = np.zeros([0], np.int32)      # not TF's float32 of `[]`
   try:
     tensor = tf.convert_to_tensor(labels)
   except (TypeError, ValueError):
-    raise ValueError(f"`labels` must be ints [n] in [0, {limit}); got "
-                     f"{labels!r}.") from None
+    raise ValueError(f"`{name}` must be {expected}; got {labels!r}.") from None
   if not tensor.dtype.is_integer:
-    raise ValueError(f"`labels` must have an integer dtype; got "
+    raise ValueError(f"`{name}` must have an integer dtype; got "
                      f"{tensor.dtype.name}: {_show(labels)}.")
   if tensor.shape.rank is not None and tensor.shape.rank != 1:
-    raise ValueError(f"`labels` must be a vector [n]; got shape "
+    raise ValueError(f"`{name}` must be a vector [n]; got shape "
                      f"{tensor.shape}: {_show(labels)}.")
   static = tf.get_static_value(tensor)
   if static is not None:
     bad = static[(static < 0) | (static >= limit)]
     if bad.size:
-      raise ValueError(f"`labels` must be in [0, {limit}); got "
+      raise ValueError(f"`{name}` must be in [0, {limit}); got "
                        f"{bad.tolist()} in {static.tolist()}.")
     return tf.cast(tensor, tf.int32)
-  message = f"`labels` must be ints [n] in [0, {limit})"
+  message = f"`{name}` must be {expected}"
   checks = [
       tf.debugging.assert_rank(tensor, 1, message=message),
       tf.debugging.assert_non_negative(tensor, message=message),
       tf.debugging.assert_less(tensor, tf.cast(limit, tensor.dtype),
                                message=message)]
   with tf.control_dependencies(checks):
-    return tf.cast(tensor, tf.int32)
+    # An op of its own: a cast to the same dtype returns its input, which
+    # would not wait for the checks.
+    return tf.identity(tf.cast(tensor, tf.int32))
 
 
 class Conditioning:
@@ -281,9 +283,29 @@ class ConditionalImageFlow(ImageFlow):
                                   validate_args=self.validate_args, name=name)
     if not (self.training and self._label_dropout > 0):
       return conditioned
-    labels = conditioned.labels
-    keep = tf.random.uniform(tf.shape(labels)) >= self._label_dropout
-    return conditioned.copy(labels=tf.where(keep, labels, self.null_label))
+    return conditioned.copy(labels=self.drop_labels(conditioned.labels))
+
+  def drop_labels(self, labels, seed=None):
+    """`labels` as the training-mode `given` uses them.
+
+    In training mode with `label_dropout=p`, each label replaced by the
+    null label with probability `p`; otherwise `labels` unchanged.
+
+    Args:
+      labels: an int32 `Tensor` `[n]`, already checked (`check_labels`).
+      seed: a stateless seed (int `[2]`) of the draw, or `None` for
+        TensorFlow's global generator.
+
+    Returns:
+      An int32 `Tensor` `[n]`.
+    """
+    if not (self.training and self._label_dropout > 0):
+      return labels
+    shape = tf.shape(labels)
+    draw = (tf.random.uniform(shape) if seed is None else
+            tf.random.stateless_uniform(shape, seed))
+    keep = draw >= self._label_dropout
+    return tf.where(keep, labels, self.null_label)
 
   def _check_conditional(self, what):
     if self._num_classes is None:

@@ -80,15 +80,14 @@ class FlowConfig:
 
   num_classes: int | None = config_field(
       None, doc="classes of a class-conditional flow (labels 0 to K - 1), or "
-      "none for an unconditional flow", flag=False)
+      "none for an unconditional flow")
   condition_couplings: bool = config_field(
       False, doc="whether the coupling networks see the label (a learned "
-      "embedding) besides the Gaussian priors; needs num_classes",
-      flag=False)
+      "embedding) besides the Gaussian priors; needs num_classes")
   label_dropout: float = config_field(
       0.0, doc="probability that a training label is replaced by the null "
       "label (the unconditional model guidance needs), in [0, 1); needs "
-      "num_classes", flag=False)
+      "num_classes")
 
   def __init_subclass__(cls, **kwargs):
     super().__init_subclass__(**kwargs)
