@@ -109,9 +109,8 @@ class RestClient(FlowClient):
         self.url, data=json.dumps(body).encode("utf-8"), method="POST",
         headers={"Content-Type": "application/json"})
     reply = rest_format.read_json(*self._post(request), self.url)
-    return rest_format.response_outputs(
-        signature_name, reply, self.url,
-        conditional_request(arrays))
+    return rest_format.response_outputs(signature_name, reply, self.url,
+                                        conditional_request(arrays))
 
   def _post(self, request):
     """Sends `request`; returns `(status, content type, body bytes)`.

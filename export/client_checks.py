@@ -28,9 +28,9 @@ from . import contract
 from .errors import PredictError
 from .errors import invalid_response_prefix
 
-__all__ = ["cast_float", "check_outputs", "collect_outputs", "kind_name",
-           "outside_integer_range", "prepare_inputs", "quote_names",
-           "conditional_request"]
+__all__ = ["cast_float", "check_outputs", "collect_outputs",
+           "conditional_request", "kind_name", "outside_integer_range",
+           "prepare_inputs", "quote_names"]
 
 # NumPy dtype kinds that are not numbers, for messages.
 _KINDS = {"b": "booleans", "U": "strings", "S": "bytes",

@@ -161,9 +161,11 @@ def _given_labels(name, doc, inputs=(), outputs=(), replaces=None):
 
   def extend(table, added):
     items = list(table.items())
-    keys = list(table)
-    at = keys.index(replaces) if replaces in keys else len(items)
-    return dict(items[:at] + list(added) + items[at + (replaces in keys):])
+    at = len(items)
+    if replaces in table:
+      at = list(table).index(replaces)
+      del items[at]
+    return dict(items[:at] + list(added) + items[at:])
 
   return Signature(
       inputs=extend(base.inputs, [(n, dtype) for n, dtype, _ in inputs]),

@@ -386,7 +386,7 @@ class _Computations:
     return self._calibration.scores(self._flow, images)
 
 
-def _given_labels(endpoints, model, flow, max_samples):
+def _conditional_endpoints(endpoints, model, flow, max_samples):
   """The endpoints of a class-conditional `flow`: each takes `labels`, one
   per image of its first input (`sample`: instead of `num_samples`, with
   `guidance`), and `classify`."""
@@ -451,7 +451,7 @@ def serving_endpoints(flow, *, calibration, max_samples,
                relations=(_same_count,)),
   )
   if getattr(flow, "num_classes", None) is not None:
-    endpoints = _given_labels(endpoints, model, flow, max_samples)
+    endpoints = _conditional_endpoints(endpoints, model, flow, max_samples)
   if calibration is not None:
     endpoints += (Endpoint("score", model.score, {"images": Input("image")}),)
   return endpoints
@@ -463,7 +463,8 @@ def build_serving_module(
   """A `tf.Module` with the serving signatures of `flow`, ready to save.
 
   The signatures (names, dtypes and shapes in `export.contract.SIGNATURES`,
-  or `CONDITIONAL_SIGNATURES`) run `flow` in inference mode (moving batch-norm statistics). Every
+  or `CONDITIONAL_SIGNATURES`) run `flow` in inference mode (moving
+  batch-norm statistics). Every
   request is checked in the graph, so the server returns an error naming
   the argument and the received shape or value instead of NaN or an error
   from deep in the model: a batch `[n, H, W, C]` of another rank or image

@@ -318,6 +318,23 @@ class FlowModel(keras.Model):
     if self.optimizer is not None and not self.optimizer.built:
       self.optimizer.build(self.trainable_variables)
 
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Under a strategy Keras 3.15 builds the model from a first batch of a
+    # first iterator, reduced across replicas, which fails for (images,
+    # labels) batches under MultiWorkerMirroredStrategy. A FlowModel has
+    # every weight from its constructor and `compile` builds the optimizer:
+    # unless compiled metrics or losses were given, only the batch is taken
+    # (the data a run sees stays Keras's), not reduced.
+    if (self._distribute_strategy is None or iterator is None or
+        self._compile_metrics is not None or
+        self._compile_loss is not None or
+        (self.optimizer is not None and not self.optimizer.built)):
+      super()._maybe_symbolic_build(iterator, data_batch)
+      return
+    for _, _, batches in iterator:
+      next(batches)
+      break
+
   def compile_from_config(self, config):
     """Compiles a loaded model as `keras.Model` does (through `compile`)."""
     self.compile(**keras.saving.deserialize_keras_object(config))
