@@ -13,7 +13,9 @@ One command, on one machine:
 2. Runs, per dataset, in this order: Glow unconditional, Glow conditional
    with the classification weight (`--num-classes auto --label-dropout 0.1
    --classification-weight 0.01`, priors-only conditioning, Glow's hybrid
-   loss), Real NVP the same two, then both conditional without the weight.
+   loss), Real NVP the same two, then Glow conditional without the weight,
+   Glow with conditioned couplings too (`--condition-couplings`, the
+   weight 0.01), and Real NVP the same two.
    Each trains with `python -m tfnvp.training.train` by its architecture's
    default recipe and is evaluated on every test image
    (`training.evaluate.evaluate`): bits/dim, and for a conditional run
@@ -83,10 +85,13 @@ VARIANTS = (
     Variant("conditional, lambda 0.01",
             CONDITIONAL + ("--classification-weight", "0.01")),
     Variant("conditional, lambda 0", CONDITIONAL),
+    Variant("conditional couplings, lambda 0.01",
+            CONDITIONAL + ("--condition-couplings",
+                           "--classification-weight", "0.01")),
 )
 # (architecture, variant index) in the order the runs are trained.
 ORDER = (("glow", 0), ("glow", 1), ("realnvp", 0), ("realnvp", 1),
-         ("glow", 2), ("realnvp", 2))
+         ("glow", 2), ("glow", 3), ("realnvp", 2), ("realnvp", 3))
 
 
 def frechet_distance(a, b):
@@ -456,8 +461,9 @@ def main(argv=None):
   started, seconds_before = time.time(), state["seconds"]
 
   def publish():
-    state.update(seconds=seconds_before + time.time() - started,
-                 date=time.strftime("%Y-%m-%d"), commit=_git_commit())
+    if not args.report_only:
+      state.update(seconds=seconds_before + time.time() - started,
+                   date=time.strftime("%Y-%m-%d"), commit=_git_commit())
     state["not_run"] = [f"{d} {m} {VARIANTS[v].name}"
                         for d in args.datasets for m, v in ORDER
                         if not _done(state, d, m, VARIANTS[v])]
@@ -576,7 +582,9 @@ def run_variant(model, variant, dataset, minutes, rate, args, judge,
                       metrics["marginal_bits_per_dim"]),
                   bits_y=float(metrics["bits_y"]),
                   accuracy=float(metrics["accuracy"]))
-  suffix = "" if "0.01" in variant.name else "_lambda0"
+  suffix = {"conditional, lambda 0": "_lambda0",
+            "conditional couplings, lambda 0.01": "_couplings"}.get(
+                variant.name, "")
   result["samples"] = sample_quality(
       run_dir, judge, args.guidance, per_class,
       os.path.join(args.figures_dir,
