@@ -140,6 +140,10 @@ def test_a_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path,
 
 
 
+# Slow: the default suite trains, evaluates and exports Glow on real MNIST
+# in test_conditional_train.py (class-conditional) and on mock data in
+# test_datasets.py.
+@pytest.mark.slow
 def test_glow_trains_on_real_mnist_then_evaluates_and_exports(data_dir,
                                                               tmp_path,
                                                               capsys):
