@@ -119,6 +119,9 @@ def test_a_run_with_polyak_averaging_checkpoints_and_uses_the_averages(
 
 
 
+# Slow: test_conditional_train.py trains and resumes a bfloat16 run in the
+# default suite; this one resumes it in float32.
+@pytest.mark.slow
 def test_a_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path,
                                                      capsys):
   """`--mixed-precision` is recorded in config.json; the variables are
