@@ -43,7 +43,7 @@ def regularized_variables(layers):
           if v.path.endswith("/g") or v.path.endswith("/log_scale_factor")]
 
 
-def missing_labels(num_classes):
+def _missing_labels(num_classes):
   """The message for images without labels where a class-conditional flow
   needs them."""
   return (f"`y`: a class-conditional flow (num_classes={num_classes}) trains "
@@ -495,7 +495,7 @@ class FlowModel(keras.Model):
     if isinstance(x, tf.data.Dataset):
       spec = x.element_spec
       if not (isinstance(spec, (tuple, list)) and len(spec) > 1):
-        raise ValueError(missing_labels(self._num_classes))
+        raise ValueError(_missing_labels(self._num_classes))
       spec = spec[1]
       if isinstance(spec, tf.TensorSpec) and (
           not spec.dtype.is_integer or spec.shape.rank not in (None, 1)):
@@ -506,7 +506,7 @@ class FlowModel(keras.Model):
     if getattr(x, "shape", None) is None:
       return    # generators, PyDatasets: checked batch by batch
     if y is None:
-      raise ValueError(missing_labels(self._num_classes))
+      raise ValueError(_missing_labels(self._num_classes))
     labels = check_labels(y, self._num_classes, label_name)
     if labels.shape[0] != x.shape[0]:
       raise ValueError(f"`{label_name}` must hold one label per image: got "
@@ -590,7 +590,7 @@ class FlowModel(keras.Model):
     if self._num_classes is None or (labels is None and not labelled):
       return images, None
     if labels is None:
-      raise ValueError(missing_labels(self._num_classes))
+      raise ValueError(_missing_labels(self._num_classes))
     if tf.is_tensor(labels) and labels.dtype.is_integer:
       # Through int64: `check_labels`' cast to int32 is then an op, which
       # waits for its checks (a cast to the same dtype returns its input).
@@ -611,7 +611,8 @@ class FlowModel(keras.Model):
     flow = self._make_flow(training)
     if labels is None:
       return dict(log_prob=flow.log_prob(images))
-    kept = flow.drop_labels(labels, seed=self._step_seed())
+    kept = flow.drop_labels(labels, seed=self._step_seed()) if training else (
+        labels)
     if training and not self.classification_weight:
       return dict(log_prob=ConditionedFlow(flow, kept).log_prob(images))
     # Every class's density in one batched call (in training also the null
