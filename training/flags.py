@@ -77,10 +77,8 @@ def add_record_flags(group, fields, defaults, prefixes=None, words=None):
     kind, optional = _base_type(field.type)
     extra = dict((words or {}).get(field.name, ()))
     help_text = " ".join(filter(None, [(prefixes or {}).get(field.name),
-                                       field.metadata.get("doc", ""),
-                                       *(f"; {w}: {meaning}" for w, meaning
-                                         in extra.items())]))
-    help_text = help_text.replace(" ;", ";")
+                                       field.metadata.get("doc", "")]))
+    help_text += "".join(f"; {w}: {meaning}" for w, meaning in extra.items())
     if field.name in defaults and "(default:" not in help_text:
       help_text += f" (default: {defaults[field.name]})"
     options = dict(dest=field.name, default=argparse.SUPPRESS,
